@@ -1,0 +1,207 @@
+//! The one error type of mamfast. Every failure a user can meet is a variant here, with a
+//! message that says what happened, where, and what to do next; `exit_code()` maps it to the
+//! contract's exit codes and is the only place that does.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// `Result` with mamfast's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Exit codes of the contract (CONTRACT.md §6), named after BSD `sysexits.h`.
+pub mod exit {
+    pub const OK: i32 = 0;
+    pub const FAILURE: i32 = 1;
+    pub const USAGE: i32 = 2;
+    pub const DATAERR: i32 = 65;
+    pub const CANTCREAT: i32 = 73;
+    pub const IOERR: i32 = 74;
+    pub const TEMPFAIL: i32 = 75;
+    pub const CONFIG: i32 = 78;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Bad flag, bad value, unknown command (exit 2).
+    #[error("{0}")]
+    Usage(String),
+
+    /// The main file and every backup failed to load (exit 65).
+    #[error("{}", corrupt_message(.file, .tried))]
+    Corrupt {
+        file: PathBuf,
+        /// Every file tried, in order, with why it was refused.
+        tried: Vec<(PathBuf, String)>,
+    },
+
+    /// The file was written by a newer mamfast (exit 65). It is never rewritten.
+    #[error(
+        "{file}: schema version {found} is newer than this mamfast understands (up to {supported}).\n\
+         The file was left untouched. Upgrade mamfast to read it."
+    )]
+    NewerVersion {
+        file: PathBuf,
+        found: u64,
+        supported: u64,
+    },
+
+    /// A status change the transition table forbids (exit 65).
+    #[error(
+        "illegal status transition for {id}: {from} -> {to}\n\
+         allowed from {from}: {allowed}\n\
+         Use --force to record it anyway."
+    )]
+    IllegalTransition {
+        id: String,
+        from: String,
+        to: String,
+        allowed: String,
+    },
+
+    /// Data given on the command line or by a plugin that cannot be stored (exit 65).
+    #[error("{0}")]
+    Data(String),
+
+    /// An output file (export, --output) could not be created (exit 73).
+    #[error("cannot create {path}: {source}\nCheck that the directory exists and is writable.")]
+    CannotCreate {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// Reading or writing the state failed (exit 74). `action` says what was being done.
+    #[error("{action} {path}: {source}{}", io_hint(.source))]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// Another process held the lock longer than `state.lock_timeout` (exit 75).
+    #[error(
+        "could not lock {lock_file} within {}: {}\n\
+         Another mamfast or the Python tool is writing the state. Try again later, or raise \
+         state.lock_timeout (MAMFAST_LOCK_TIMEOUT).",
+        humantime::format_duration(*.waited),
+        .holder.as_deref().unwrap_or("holder unknown")
+    )]
+    LockTimeout {
+        lock_file: PathBuf,
+        waited: Duration,
+        holder: Option<String>,
+    },
+
+    /// A configuration value or file is wrong (exit 78).
+    #[error("{0}")]
+    Config(String),
+
+    /// A plugin was found but could not be run (exit 126, as shells do).
+    #[error("{0}")]
+    PluginExec(String),
+}
+
+impl Error {
+    /// The process exit code for this error (CONTRACT.md §6).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Usage(_) => exit::USAGE,
+            Error::Corrupt { .. }
+            | Error::NewerVersion { .. }
+            | Error::IllegalTransition { .. }
+            | Error::Data(_) => exit::DATAERR,
+            Error::CannotCreate { .. } => exit::CANTCREAT,
+            Error::Io { .. } => exit::IOERR,
+            Error::LockTimeout { .. } => exit::TEMPFAIL,
+            Error::Config(_) => exit::CONFIG,
+            Error::PluginExec(_) => 126,
+        }
+    }
+
+    /// Shorthand for an I/O error on `path` while doing `action` ("reading", "renaming", …).
+    pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+fn io_hint(err: &std::io::Error) -> &'static str {
+    use std::io::ErrorKind::*;
+    match err.kind() {
+        PermissionDenied => "\nCheck the permissions of the file and its directory.",
+        NotFound => "\nCheck that the directory exists (state.file / MAMFAST_STATE_FILE).",
+        _ if err.raw_os_error() == Some(nix::libc::ENOSPC) => {
+            "\nThe disk is full: free some space and run the command again. The previous state is intact."
+        }
+        _ if err.raw_os_error() == Some(nix::libc::EROFS) => {
+            "\nThe file system is read-only. The previous state is intact."
+        }
+        _ => "\nThe previous state is intact.",
+    }
+}
+
+fn corrupt_message(file: &std::path::Path, tried: &[(PathBuf, String)]) -> String {
+    let mut msg = format!(
+        "{} is corrupt and no valid backup was found.\nFiles tried:\n",
+        file.display()
+    );
+    for (path, why) in tried {
+        msg.push_str(&format!("  {}: {}\n", path.display(), why));
+    }
+    msg.push_str(&format!(
+        "Recovery options:\n\
+         \x20 1. Restore from an external backup: cp <your backup> {file}\n\
+         \x20 2. Inspect the files above; corrupt data is kept, never deleted.\n\
+         \x20 3. Start fresh (loses the recorded state): mv {file} {file}.broken",
+        file = file.display()
+    ));
+    msg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_follow_the_contract() {
+        assert_eq!(Error::Usage("x".into()).exit_code(), 2);
+        assert_eq!(Error::Config("x".into()).exit_code(), 78);
+        let lock = Error::LockTimeout {
+            lock_file: "/s/processed.json.lock".into(),
+            waited: Duration::from_secs(2),
+            holder: Some("pid 42 (python3)".into()),
+        };
+        assert_eq!(lock.exit_code(), 75);
+        let text = lock.to_string();
+        assert!(
+            text.contains("/s/processed.json.lock") && text.contains("pid 42"),
+            "{text}"
+        );
+        let io = Error::io(
+            "writing",
+            "/s/p.json",
+            std::io::Error::from_raw_os_error(28),
+        );
+        assert_eq!(io.exit_code(), 74);
+        assert!(io.to_string().contains("disk is full"));
+    }
+
+    #[test]
+    fn corrupt_message_names_every_file_and_the_recovery_steps() {
+        let err = Error::Corrupt {
+            file: "/s/processed.json".into(),
+            tried: vec![
+                ("/s/processed.json".into(), "EOF while parsing".into()),
+                ("/s/processed.json.bak".into(), "missing".into()),
+            ],
+        };
+        let text = err.to_string();
+        assert_eq!(err.exit_code(), 65);
+        assert!(text.contains("/s/processed.json.bak: missing"), "{text}");
+        assert!(text.contains("Recovery options"), "{text}");
+    }
+}

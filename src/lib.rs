@@ -1,0 +1,13 @@
+//! mamfast keeps `processed.json`, the state file of an audiobook upload pipeline, safe:
+//! locked, durably written, backed up and recovered, byte-compatible with the Python tool
+//! that first wrote it.
+//!
+//! A Rust plugin uses [`Settings`] (from the environment mamfast hands it) and [`Store`] to read
+//! and change the state exactly as the built-in commands do.
+
+pub mod error;
+pub mod state;
+pub mod store;
+
+pub use error::{Error, Result};
+pub use state::{Checkpoints, FailedEntry, ProcessedEntry, Stage, State, Status};

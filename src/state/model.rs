@@ -1,0 +1,456 @@
+//! The state file's data: [`State`] and its entries, read and written exactly as stored.
+//!
+//! Every entry keeps the keys this build does not know (`extra`) and remembers which known keys
+//! were present, so a value that was `null` stays `null` and a key that was missing stays
+//! missing: loading and writing an unchanged file gives the same bytes.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::ser::{SerializeMap, Serializer};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::status::Status;
+
+/// The newest schema version this build reads and writes.
+pub const CURRENT_VERSION: u64 = 2;
+
+/// Defines an entry struct whose known keys are `Option` fields (listed in sorted key order),
+/// with unknown keys kept in `extra` and the presence of each known key remembered.
+macro_rules! record {
+    (
+        $(#[$meta:meta])*
+        $name:ident { $( $(#[$fmeta:meta])* $field:ident : $ty:ty = $key:literal, )* }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Default, PartialEq)]
+        pub struct $name {
+            $( $(#[$fmeta])* pub $field: Option<$ty>, )*
+            /// Keys this build does not know, kept as they were read.
+            pub extra: Map<String, Value>,
+            /// Bit i set: known key i is written even when its value is `None` (as `null`).
+            present: u32,
+        }
+
+        impl $name {
+            /// The known keys, sorted as they are written.
+            pub const KEYS: &'static [&'static str] = &[$($key),*];
+
+            fn bit(key: &str) -> u32 {
+                Self::KEYS.iter().position(|k| *k == key).map_or(0, |i| 1 << i)
+            }
+
+            /// Makes a known key appear in the file even while its value is `None` (as `null`).
+            pub fn mark_present(&mut self, key: &str) {
+                self.present |= Self::bit(key);
+            }
+
+            /// Makes every known key appear in the file.
+            pub fn mark_all_present(&mut self) {
+                self.present = (1 << Self::KEYS.len()) - 1;
+            }
+
+            /// Whether a known key will be written (it was read, was marked, or has a value).
+            pub fn has_key(&self, key: &str) -> bool {
+                let bit = Self::bit(key);
+                bit != 0 && self.present & bit != 0
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut map = s.serialize_map(None)?;
+                let mut extra = self.extra.iter().peekable();
+                $(
+                    while let Some((k, v)) = extra.next_if(|(k, _)| k.as_str() < $key) {
+                        map.serialize_entry(k, v)?;
+                    }
+                    if self.$field.is_some() || self.present & Self::bit($key) != 0 {
+                        map.serialize_entry($key, &self.$field)?;
+                    }
+                )*
+                for (k, v) in extra {
+                    map.serialize_entry(k, v)?;
+                }
+                map.end()
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct EntryVisitor;
+                impl<'de> Visitor<'de> for EntryVisitor {
+                    type Value = $name;
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        f.write_str(concat!("an object (", stringify!($name), ")"))
+                    }
+                    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<$name, A::Error> {
+                        let mut out = $name::default();
+                        while let Some(key) = map.next_key::<String>()? {
+                            match key.as_str() {
+                                $( $key => {
+                                    let bit = $name::bit($key);
+                                    if out.present & bit != 0 {
+                                        return Err(de::Error::custom(format_args!("duplicate key \"{}\"", $key)));
+                                    }
+                                    out.present |= bit;
+                                    out.$field = map.next_value()?;
+                                } )*
+                                _ => {
+                                    let value: Value = map.next_value()?;
+                                    if out.extra.contains_key(&key) {
+                                        return Err(de::Error::custom(format_args!("duplicate key \"{key}\"")));
+                                    }
+                                    out.extra.insert(key, value);
+                                }
+                            }
+                        }
+                        Ok(out)
+                    }
+                }
+                d.deserialize_map(EntryVisitor)
+            }
+        }
+    };
+}
+
+record! {
+    /// When each pipeline stage finished (local ISO 8601 strings as stored).
+    Checkpoints {
+        metadata_at: String = "metadata_at",
+        staged_at: String = "staged_at",
+        torrent_at: String = "torrent_at",
+        uploaded_at: String = "uploaded_at",
+    }
+}
+
+record! {
+    /// A release that went (part of) the way through the pipeline.
+    ProcessedEntry {
+        asin: String = "asin",
+        author: String = "author",
+        checkpoints: Checkpoints = "checkpoints",
+        infohash: String = "infohash",
+        processed_at: String = "processed_at",
+        staging_dir: String = "staging_dir",
+        status: Status = "status",
+        title: String = "title",
+        torrent_path: String = "torrent_path",
+    }
+}
+
+record! {
+    /// A release whose last attempt failed.
+    FailedEntry {
+        asin: String = "asin",
+        author: String = "author",
+        error: String = "error",
+        error_type: String = "error_type",
+        failed_at: String = "failed_at",
+        first_failed_at: String = "first_failed_at",
+        /// Legacy (version 1) name of the source directory.
+        path: String = "path",
+        retry_count: u64 = "retry_count",
+        source_dir: String = "source_dir",
+        title: String = "title",
+    }
+}
+
+/// A pipeline stage that leaves a checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    Staged,
+    Metadata,
+    Torrent,
+    Uploaded,
+}
+
+impl Stage {
+    pub const ALL: [Stage; 4] = [
+        Stage::Staged,
+        Stage::Metadata,
+        Stage::Torrent,
+        Stage::Uploaded,
+    ];
+
+    /// The stage's name on the command line: `staged metadata torrent uploaded`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Staged => "staged",
+            Stage::Metadata => "metadata",
+            Stage::Torrent => "torrent",
+            Stage::Uploaded => "uploaded",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Stage> {
+        Stage::ALL
+            .into_iter()
+            .find(|s| s.name() == name.trim().to_ascii_lowercase())
+    }
+
+    /// The checkpoint key: `staged_at`, …
+    pub fn key(self) -> &'static str {
+        match self {
+            Stage::Staged => "staged_at",
+            Stage::Metadata => "metadata_at",
+            Stage::Torrent => "torrent_at",
+            Stage::Uploaded => "uploaded_at",
+        }
+    }
+
+    /// The status an entry has once this stage is done.
+    pub fn status(self) -> Status {
+        match self {
+            Stage::Staged => Status::Staged,
+            Stage::Metadata => Status::MetadataFetched,
+            Stage::Torrent => Status::TorrentCreated,
+            Stage::Uploaded => Status::Uploaded,
+        }
+    }
+}
+
+impl Checkpoints {
+    pub fn get(&self, stage: Stage) -> Option<&str> {
+        match stage {
+            Stage::Staged => self.staged_at.as_deref(),
+            Stage::Metadata => self.metadata_at.as_deref(),
+            Stage::Torrent => self.torrent_at.as_deref(),
+            Stage::Uploaded => self.uploaded_at.as_deref(),
+        }
+    }
+
+    pub fn set(&mut self, stage: Stage, at: String) {
+        let slot = match stage {
+            Stage::Staged => &mut self.staged_at,
+            Stage::Metadata => &mut self.metadata_at,
+            Stage::Torrent => &mut self.torrent_at,
+            Stage::Uploaded => &mut self.uploaded_at,
+        };
+        *slot = Some(at);
+    }
+}
+
+impl ProcessedEntry {
+    /// The status, as the Python tool read it: a missing status counts as `COMPLETE`.
+    pub fn effective_status(&self) -> Status {
+        self.status.clone().unwrap_or(Status::Complete)
+    }
+
+    pub fn checkpoint(&self, stage: Stage) -> Option<&str> {
+        self.checkpoints.as_ref().and_then(|c| c.get(stage))
+    }
+}
+
+impl FailedEntry {
+    /// The source directory, from `source_dir` or the legacy `path`.
+    pub fn source(&self) -> Option<&str> {
+        self.source_dir.as_deref().or(self.path.as_deref())
+    }
+}
+
+/// The whole state file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct State {
+    pub version: u64,
+    pub processed: BTreeMap<String, ProcessedEntry>,
+    pub failed: BTreeMap<String, FailedEntry>,
+    /// Top-level keys this build does not know, kept as they were read.
+    pub extra: Map<String, Value>,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State {
+            version: CURRENT_VERSION,
+            processed: BTreeMap::new(),
+            failed: BTreeMap::new(),
+            extra: Map::new(),
+        }
+    }
+}
+
+impl Serialize for State {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(None)?;
+        let mut extra = self.extra.iter().peekable();
+        let mut flush_before = |map: &mut S::SerializeMap, key: &str| -> Result<(), S::Error> {
+            while let Some((k, v)) = extra.next_if(|(k, _)| k.as_str() < key) {
+                map.serialize_entry(k, v)?;
+            }
+            Ok(())
+        };
+        flush_before(&mut map, "failed")?;
+        map.serialize_entry("failed", &self.failed)?;
+        flush_before(&mut map, "processed")?;
+        map.serialize_entry("processed", &self.processed)?;
+        flush_before(&mut map, "version")?;
+        map.serialize_entry("version", &self.version)?;
+        flush_before(&mut map, "\u{10FFFF}\u{10FFFF}")?;
+        for (k, v) in extra {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+}
+
+/// `{ID: entry}` read with duplicate IDs refused (a later duplicate would silently win).
+struct Entries<T>(BTreeMap<String, T>);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Entries<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct EntriesVisitor<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for EntriesVisitor<T> {
+            type Value = Entries<T>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object of entries keyed by ID")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Entries<T>, A::Error> {
+                let mut out = BTreeMap::new();
+                while let Some(id) = map.next_key::<String>()? {
+                    let entry: T = map.next_value()?;
+                    if out.contains_key(&id) {
+                        return Err(de::Error::custom(format_args!("duplicate ID \"{id}\"")));
+                    }
+                    out.insert(id, entry);
+                }
+                Ok(Entries(out))
+            }
+        }
+        d.deserialize_map(EntriesVisitor(std::marker::PhantomData))
+    }
+}
+
+impl<'de> Deserialize<'de> for State {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct StateVisitor;
+        impl<'de> Visitor<'de> for StateVisitor {
+            type Value = State;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object with \"version\", \"processed\" and \"failed\"")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<State, A::Error> {
+                let mut version: Option<Option<u64>> = None;
+                let mut processed: Option<Option<Entries<ProcessedEntry>>> = None;
+                let mut failed: Option<Option<Entries<FailedEntry>>> = None;
+                let mut extra = Map::new();
+                fn once<T, E: de::Error>(slot: &Option<T>, key: &str) -> Result<(), E> {
+                    match slot {
+                        Some(_) => Err(E::custom(format_args!("duplicate key \"{key}\""))),
+                        None => Ok(()),
+                    }
+                }
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "version" => {
+                            once(&version, "version")?;
+                            version = Some(map.next_value()?);
+                        }
+                        "processed" => {
+                            once(&processed, "processed")?;
+                            processed = Some(map.next_value()?);
+                        }
+                        "failed" => {
+                            once(&failed, "failed")?;
+                            failed = Some(map.next_value()?);
+                        }
+                        _ => {
+                            let value: Value = map.next_value()?;
+                            if extra.contains_key(&key) {
+                                return Err(de::Error::custom(format_args!(
+                                    "duplicate key \"{key}\""
+                                )));
+                            }
+                            extra.insert(key, value);
+                        }
+                    }
+                }
+                // A file without a version predates versioning: version 1 (plan Step 6).
+                let version = version.flatten().unwrap_or(1);
+                if version == 0 {
+                    return Err(de::Error::custom("\"version\" must be 1 or more, found 0"));
+                }
+                Ok(State {
+                    version,
+                    processed: processed.flatten().map(|e| e.0).unwrap_or_default(),
+                    failed: failed.flatten().map(|e| e.0).unwrap_or_default(),
+                    extra,
+                })
+            }
+        }
+        d.deserialize_map(StateVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_and_null_keys_are_told_apart() {
+        let entry: ProcessedEntry =
+            serde_json::from_str(r#"{"title": null, "zeta": 1, "asin": "B1"}"#).unwrap();
+        assert_eq!(entry.asin.as_deref(), Some("B1"));
+        assert!(entry.has_key("title") && entry.title.is_none());
+        assert!(!entry.has_key("status"));
+        let back = serde_json::to_string(&entry).unwrap();
+        assert_eq!(back, r#"{"asin":"B1","title":null,"zeta":1}"#);
+    }
+
+    #[test]
+    fn unknown_keys_are_merged_in_sorted_order() {
+        let mut entry = FailedEntry::default();
+        entry.extra.insert("aaa".into(), Value::Bool(true));
+        entry.extra.insert("mam".into(), Value::Null);
+        entry.retry_count = Some(3);
+        entry.mark_present("error");
+        let text = serde_json::to_string(&entry).unwrap();
+        assert_eq!(
+            text,
+            r#"{"aaa":true,"error":null,"mam":null,"retry_count":3}"#
+        );
+    }
+
+    #[test]
+    fn duplicate_keys_and_ids_are_refused() {
+        let dup_key = r#"{"version": 2, "processed": {"A": {"title": "x", "title": "y"}}}"#;
+        assert!(serde_json::from_str::<State>(dup_key).is_err());
+        let dup_id = r#"{"version": 2, "processed": {"A": {}, "A": {}}}"#;
+        let err = serde_json::from_str::<State>(dup_id).unwrap_err();
+        assert!(err.to_string().contains("duplicate ID"), "{err}");
+    }
+
+    #[test]
+    fn wrong_types_are_refused() {
+        for bad in [
+            r#"[]"#,
+            r#"{"version": "2"}"#,
+            r#"{"processed": []}"#,
+            r#"{"processed": {"A": 3}}"#,
+            r#"{"failed": {"A": {"retry_count": "x"}}}"#,
+            r#"{"processed": {"A": {"checkpoints": []}}}"#,
+        ] {
+            assert!(serde_json::from_str::<State>(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn nulls_are_tolerated_everywhere() {
+        let text = r#"{"version": null, "processed": {"A": {"checkpoints": null, "status": null}},
+                       "failed": null}"#;
+        let state: State = serde_json::from_str(text).unwrap();
+        assert_eq!(state.version, 1);
+        assert_eq!(state.processed["A"].effective_status(), Status::Complete);
+        assert!(state.failed.is_empty());
+    }
+
+    #[test]
+    fn stage_names_keys_and_statuses() {
+        assert_eq!(Stage::from_name("Metadata"), Some(Stage::Metadata));
+        assert_eq!(Stage::Torrent.key(), "torrent_at");
+        assert_eq!(Stage::Uploaded.status(), Status::Uploaded);
+        assert_eq!(Stage::from_name("bogus"), None);
+    }
+}

@@ -1,0 +1,3 @@
+//! The state file, and only the file: locking, durable writes, backups and recovery.
+
+pub mod format;
