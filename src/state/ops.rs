@@ -1,1 +1,814 @@
+//! What the pipeline and the operator do to the state: pure functions on [`State`], no I/O.
+//!
+//! Whether a path exists is asked through a closure, so callers decide (the CLI asks the file
+//! system, tests answer from a list). Timestamps come in as arguments: the clock is the
+//! caller's.
 
+use std::path::Path;
+
+use chrono::{DateTime, FixedOffset};
+
+use super::model::{Checkpoints, FailedEntry, ProcessedEntry, Stage, State};
+use super::status::Status;
+use super::time::parse_timestamp;
+use crate::error::{Error, Result};
+
+/// Fields a caller gives for a release; `None` keeps the stored value.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReleaseFields {
+    pub asin: Option<String>,
+    pub title: Option<String>,
+    pub author: Option<String>,
+    pub staging_dir: Option<String>,
+    pub torrent_path: Option<String>,
+    pub source_dir: Option<String>,
+    pub infohash: Option<String>,
+    /// The status to record; each operation has its own default.
+    pub status: Option<Status>,
+}
+
+/// The ID the Python tool used: the ASIN, else the source directory.
+pub fn release_id(asin: Option<&str>, source_dir: Option<&str>) -> Option<String> {
+    asin.filter(|a| !a.trim().is_empty())
+        .or(source_dir.filter(|s| !s.trim().is_empty()))
+        .map(str::to_string)
+}
+
+/// The `asin` a new entry gets: its ID, unless the ID is a source directory path.
+fn default_asin(id: &str) -> Option<String> {
+    (!id.contains('/')).then(|| id.to_string())
+}
+
+fn require_id(id: &str) -> Result<()> {
+    if id.trim().is_empty() {
+        return Err(Error::Data(
+            "no identifier: a release needs an ASIN or a source directory".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses `current -> new` unless the table allows it. A missing or unknown current status
+/// never blocks (legacy entries, newer tools).
+pub fn validate_transition(id: &str, current: Option<&Status>, new: &Status) -> Result<()> {
+    match current {
+        Some(current) if !current.can_become(new) => Err(Error::IllegalTransition {
+            id: id.to_string(),
+            from: current.to_string(),
+            to: new.to_string(),
+            allowed: current.allowed_text(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+fn apply_fields(entry: &mut ProcessedEntry, fields: &ReleaseFields) {
+    let pairs = [
+        (&mut entry.asin, &fields.asin),
+        (&mut entry.title, &fields.title),
+        (&mut entry.author, &fields.author),
+        (&mut entry.staging_dir, &fields.staging_dir),
+        (&mut entry.torrent_path, &fields.torrent_path),
+        (&mut entry.infohash, &fields.infohash),
+    ];
+    for (slot, given) in pairs {
+        if let Some(value) = given {
+            *slot = Some(value.clone());
+        }
+    }
+}
+
+/// The processed entry for `id`, created (with the keys the Python tool writes) when new.
+fn processed_entry<'a>(state: &'a mut State, id: &str, now: &str) -> &'a mut ProcessedEntry {
+    state.processed.entry(id.to_string()).or_insert_with(|| {
+        let mut entry = ProcessedEntry::default();
+        entry.asin = default_asin(id);
+        entry.processed_at = Some(now.to_string());
+        entry.checkpoints = Some(Checkpoints::default());
+        entry.mark_all_present();
+        entry
+    })
+}
+
+/// Records a finished release (status `COMPLETE` unless `fields.status`), `uploaded_at`
+/// set if it was not. Earlier checkpoints are kept (the Python tool wiped them). The release
+/// leaves `failed`.
+pub fn mark_processed(
+    state: &mut State,
+    id: &str,
+    fields: &ReleaseFields,
+    now: &str,
+    force: bool,
+) -> Result<()> {
+    require_id(id)?;
+    let status = fields.status.clone().unwrap_or(Status::Complete);
+    if !force {
+        let current = state.processed.get(id).and_then(|e| e.status.as_ref());
+        validate_transition(id, current, &status)?;
+    }
+    let entry = processed_entry(state, id, now);
+    apply_fields(entry, fields);
+    entry.status = Some(status);
+    entry.processed_at = Some(now.to_string());
+    entry.mark_all_present();
+    let checkpoints = entry.checkpoints.get_or_insert_with(Checkpoints::default);
+    if checkpoints.uploaded_at.is_none() {
+        checkpoints.set(Stage::Uploaded, now.to_string());
+    }
+    checkpoints.mark_all_present();
+    state.failed.remove(id);
+    Ok(())
+}
+
+/// Records a failure: `retry_count` + 1, `first_failed_at` kept, `error` and `error_type`
+/// replaced. Keys the entry already had (legacy `path`, unknown ones) are kept.
+pub fn mark_failed(
+    state: &mut State,
+    id: &str,
+    error: &str,
+    error_type: Option<&str>,
+    fields: &ReleaseFields,
+    now: &str,
+) -> Result<()> {
+    require_id(id)?;
+    let entry = state.failed.entry(id.to_string()).or_insert_with(|| {
+        let mut entry = FailedEntry::default();
+        entry.asin = default_asin(id);
+        entry
+    });
+    for (slot, given) in [
+        (&mut entry.asin, &fields.asin),
+        (&mut entry.title, &fields.title),
+        (&mut entry.author, &fields.author),
+        (&mut entry.source_dir, &fields.source_dir),
+    ] {
+        if let Some(value) = given {
+            *slot = Some(value.clone());
+        }
+    }
+    if entry.first_failed_at.is_none() {
+        entry.first_failed_at = Some(entry.failed_at.clone().unwrap_or_else(|| now.to_string()));
+    }
+    entry.failed_at = Some(now.to_string());
+    entry.error = Some(error.to_string());
+    entry.error_type = error_type.map(str::to_string);
+    entry.retry_count = Some(entry.retry_count.unwrap_or(0) + 1);
+    for key in [
+        "asin",
+        "title",
+        "author",
+        "failed_at",
+        "first_failed_at",
+        "error",
+        "error_type",
+        "source_dir",
+        "retry_count",
+    ] {
+        entry.mark_present(key);
+    }
+    Ok(())
+}
+
+/// Records that `stage` finished now. The status follows the stage unless `fields.status`.
+pub fn checkpoint_stage(
+    state: &mut State,
+    id: &str,
+    stage: Stage,
+    fields: &ReleaseFields,
+    now: &str,
+    force: bool,
+) -> Result<()> {
+    require_id(id)?;
+    let status = fields.status.clone().unwrap_or_else(|| stage.status());
+    if !force {
+        let current = state.processed.get(id).and_then(|e| e.status.as_ref());
+        validate_transition(id, current, &status)?;
+    }
+    let entry = processed_entry(state, id, now);
+    apply_fields(entry, fields);
+    entry.status = Some(status);
+    entry
+        .checkpoints
+        .get_or_insert_with(Checkpoints::default)
+        .set(stage, now.to_string());
+    entry.mark_present("checkpoints");
+    Ok(())
+}
+
+/// When `stage` finished for `id`, if recorded and readable.
+pub fn get_checkpoint(state: &State, id: &str, stage: Stage) -> Option<DateTime<FixedOffset>> {
+    state
+        .processed
+        .get(id)?
+        .checkpoint(stage)
+        .and_then(parse_timestamp)
+}
+
+/// The torrent's infohash for `id`, if recorded.
+pub fn get_infohash<'a>(state: &'a State, id: &str) -> Option<&'a str> {
+    state.processed.get(id)?.infohash.as_deref()
+}
+
+/// Why a stage may be skipped or must run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SkipDecision {
+    /// Done, and its artifact (if it has one) still exists: skip.
+    Done {
+        at: String,
+    },
+    NoIdentifier,
+    NoEntry,
+    NoCheckpoint,
+    /// Done, but the artifact is not recorded.
+    ArtifactUnknown {
+        field: &'static str,
+    },
+    /// Done, but the artifact is gone.
+    ArtifactMissing {
+        field: &'static str,
+        path: String,
+    },
+}
+
+impl SkipDecision {
+    pub fn skip(&self) -> bool {
+        matches!(self, SkipDecision::Done { .. })
+    }
+}
+
+/// The field holding the artifact a stage leaves behind, if any.
+pub fn stage_artifact(stage: Stage) -> Option<&'static str> {
+    match stage {
+        Stage::Staged | Stage::Metadata => Some("staging_dir"),
+        Stage::Torrent => Some("torrent_path"),
+        Stage::Uploaded => None,
+    }
+}
+
+/// Whether `stage` may be skipped for `id`: its checkpoint exists and its artifact is still
+/// there (`exists` is asked about the path).
+pub fn skip_decision(
+    state: &State,
+    id: &str,
+    stage: Stage,
+    exists: impl Fn(&Path) -> bool,
+) -> SkipDecision {
+    if id.trim().is_empty() {
+        return SkipDecision::NoIdentifier;
+    }
+    let Some(entry) = state.processed.get(id) else {
+        return SkipDecision::NoEntry;
+    };
+    let Some(at) = entry.checkpoint(stage) else {
+        return SkipDecision::NoCheckpoint;
+    };
+    if let Some(field) = stage_artifact(stage) {
+        let path = match field {
+            "staging_dir" => entry.staging_dir.as_deref(),
+            _ => entry.torrent_path.as_deref(),
+        };
+        match path {
+            None => return SkipDecision::ArtifactUnknown { field },
+            Some(path) if !exists(Path::new(path)) => {
+                return SkipDecision::ArtifactMissing {
+                    field,
+                    path: path.to_string(),
+                }
+            }
+            Some(_) => {}
+        }
+    }
+    SkipDecision::Done { at: at.to_string() }
+}
+
+/// `skip_decision(…).skip()`.
+pub fn should_skip_stage(
+    state: &State,
+    id: &str,
+    stage: Stage,
+    exists: impl Fn(&Path) -> bool,
+) -> bool {
+    skip_decision(state, id, stage, exists).skip()
+}
+
+/// Removes `id` from `failed` (its retry count starts over). The removed entry, if any.
+pub fn clear_failed(state: &mut State, id: &str) -> Option<FailedEntry> {
+    state.failed.remove(id)
+}
+
+/// Removes `id` from `processed`, checkpoints included. The removed entry, if any.
+pub fn clear_processed(state: &mut State, id: &str) -> Option<ProcessedEntry> {
+    state.processed.remove(id)
+}
+
+/// The paths an entry must still have at each status (plan Step 3): after upload the staging
+/// directory may go, after completion everything may.
+pub fn required_paths(status: &Status) -> &'static [&'static str] {
+    match status {
+        Status::Staged | Status::MetadataFetched => &["staging_dir"],
+        Status::TorrentCreated => &["staging_dir", "torrent_path"],
+        Status::Uploaded => &["torrent_path"],
+        _ => &[],
+    }
+}
+
+/// A processed entry whose required-for-status paths are gone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaleEntry {
+    pub id: String,
+    pub title: Option<String>,
+    pub status: Status,
+    /// The fields whose paths are missing.
+    pub missing: Vec<&'static str>,
+}
+
+/// Entries whose recorded required paths no longer exist. A path that was never recorded is
+/// not counted missing, and statuses without requirements are never stale.
+pub fn find_stale_entries(state: &State, exists: impl Fn(&Path) -> bool) -> Vec<StaleEntry> {
+    let mut stale = Vec::new();
+    for (id, entry) in &state.processed {
+        let status = entry.effective_status();
+        let missing: Vec<&'static str> = required_paths(&status)
+            .iter()
+            .copied()
+            .filter(|field| {
+                let path = match *field {
+                    "staging_dir" => entry.staging_dir.as_deref(),
+                    _ => entry.torrent_path.as_deref(),
+                };
+                path.is_some_and(|p| !exists(Path::new(p)))
+            })
+            .collect();
+        if !missing.is_empty() {
+            stale.push(StaleEntry {
+                id: id.clone(),
+                title: entry.title.clone(),
+                status,
+                missing,
+            });
+        }
+    }
+    stale
+}
+
+/// A failed entry whose last failure is older than the TTL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpiredFailed {
+    pub id: String,
+    pub title: Option<String>,
+    pub failed_at: String,
+}
+
+/// Failed entries whose `failed_at` is more than `ttl` before `now`. Entries without a
+/// readable `failed_at` are kept: they cannot be shown to be old.
+pub fn expired_failed(
+    state: &State,
+    ttl: std::time::Duration,
+    now: DateTime<FixedOffset>,
+) -> Vec<ExpiredFailed> {
+    let ttl = chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX);
+    let Some(cutoff) = now.checked_sub_signed(ttl) else {
+        return Vec::new();
+    };
+    state
+        .failed
+        .iter()
+        .filter_map(|(id, entry)| {
+            let failed_at = entry.failed_at.as_deref()?;
+            let at = parse_timestamp(failed_at)?;
+            (at < cutoff).then(|| ExpiredFailed {
+                id: id.clone(),
+                title: entry.title.clone(),
+                failed_at: failed_at.to_string(),
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    const NOW: &str = "2026-11-26T10:00:00.000000+00:00";
+    const LATER: &str = "2026-11-26T11:00:00.000000+00:00";
+
+    fn fields() -> ReleaseFields {
+        ReleaseFields {
+            title: Some("Dune".into()),
+            author: Some("Frank Herbert".into()),
+            staging_dir: Some("/staging/dune".into()),
+            ..ReleaseFields::default()
+        }
+    }
+
+    fn exists_in(paths: &[&str]) -> impl Fn(&Path) -> bool {
+        let set: HashSet<String> = paths.iter().map(|p| p.to_string()).collect();
+        move |p: &Path| set.contains(p.to_str().unwrap())
+    }
+
+    fn staged(id: &str) -> State {
+        let mut state = State::default();
+        checkpoint_stage(&mut state, id, Stage::Staged, &fields(), NOW, false).unwrap();
+        state
+    }
+
+    // Plan Step 1: TestCheckpointStage
+    #[test]
+    fn creates_checkpoint_structure() {
+        let state = staged("B1");
+        let entry = &state.processed["B1"];
+        assert_eq!(entry.checkpoint(Stage::Staged), Some(NOW));
+        assert_eq!(entry.asin.as_deref(), Some("B1"));
+        assert_eq!(entry.processed_at.as_deref(), Some(NOW));
+        let json = serde_json::to_value(entry).unwrap();
+        assert_eq!(json["checkpoints"], serde_json::json!({"staged_at": NOW}));
+        assert!(json["infohash"].is_null() && json.get("torrent_path").is_some());
+    }
+
+    #[test]
+    fn updates_existing_entry() {
+        let mut state = staged("B1");
+        let more = ReleaseFields {
+            title: Some("Dune (Unabridged)".into()),
+            ..ReleaseFields::default()
+        };
+        checkpoint_stage(&mut state, "B1", Stage::Metadata, &more, LATER, false).unwrap();
+        let entry = &state.processed["B1"];
+        assert_eq!(entry.checkpoint(Stage::Staged), Some(NOW));
+        assert_eq!(entry.checkpoint(Stage::Metadata), Some(LATER));
+        assert_eq!(entry.title.as_deref(), Some("Dune (Unabridged)"));
+        assert_eq!(entry.author.as_deref(), Some("Frank Herbert"));
+        assert_eq!(entry.processed_at.as_deref(), Some(NOW));
+    }
+
+    #[test]
+    fn handles_missing_identifier() {
+        let mut state = State::default();
+        let err = checkpoint_stage(&mut state, "", Stage::Staged, &fields(), NOW, false);
+        assert!(matches!(err, Err(Error::Data(_))));
+        assert!(state.processed.is_empty());
+        assert_eq!(release_id(None, Some("/lib/x")), Some("/lib/x".into()));
+        assert_eq!(release_id(Some(""), None), None);
+    }
+
+    #[test]
+    fn stores_infohash_when_provided() {
+        let mut state = staged("B1");
+        checkpoint_stage(&mut state, "B1", Stage::Metadata, &fields(), NOW, false).unwrap();
+        let torrent = ReleaseFields {
+            infohash: Some("abc123".into()),
+            torrent_path: Some("/t/dune.torrent".into()),
+            ..ReleaseFields::default()
+        };
+        checkpoint_stage(&mut state, "B1", Stage::Torrent, &torrent, NOW, false).unwrap();
+        assert_eq!(get_infohash(&state, "B1"), Some("abc123"));
+    }
+
+    #[test]
+    fn updates_status() {
+        let mut state = staged("B1");
+        assert_eq!(state.processed["B1"].status, Some(Status::Staged));
+        checkpoint_stage(&mut state, "B1", Stage::Metadata, &fields(), NOW, false).unwrap();
+        assert_eq!(state.processed["B1"].status, Some(Status::MetadataFetched));
+    }
+
+    #[test]
+    fn updates_paths() {
+        let mut state = staged("B1");
+        let moved = ReleaseFields {
+            staging_dir: Some("/staging/dune-2".into()),
+            ..ReleaseFields::default()
+        };
+        checkpoint_stage(&mut state, "B1", Stage::Staged, &moved, NOW, false).unwrap();
+        assert_eq!(
+            state.processed["B1"].staging_dir.as_deref(),
+            Some("/staging/dune-2")
+        );
+    }
+
+    // Plan Step 1: TestGetCheckpoint
+    #[test]
+    fn returns_none_when_missing_entry() {
+        assert_eq!(get_checkpoint(&State::default(), "B1", Stage::Staged), None);
+    }
+
+    #[test]
+    fn returns_none_when_missing_stage() {
+        assert_eq!(get_checkpoint(&staged("B1"), "B1", Stage::Torrent), None);
+    }
+
+    #[test]
+    fn returns_datetime_when_present() {
+        let at = get_checkpoint(&staged("B1"), "B1", Stage::Staged).unwrap();
+        assert_eq!(
+            at,
+            DateTime::parse_from_rfc3339("2026-11-26T10:00:00Z").unwrap()
+        );
+    }
+
+    #[test]
+    fn handles_legacy_entry_without_checkpoints() {
+        let state: State =
+            serde_json::from_str(r#"{"processed": {"B1": {"title": "old"}}}"#).unwrap();
+        assert_eq!(get_checkpoint(&state, "B1", Stage::Staged), None);
+        assert!(!should_skip_stage(&state, "B1", Stage::Staged, |_| true));
+    }
+
+    // Plan Step 1: TestGetInfohash
+    #[test]
+    fn returns_none_when_missing_infohash() {
+        assert_eq!(get_infohash(&staged("B1"), "B1"), None);
+    }
+
+    #[test]
+    fn returns_infohash_when_present() {
+        let mut state = staged("B1");
+        state.processed.get_mut("B1").unwrap().infohash = Some("ff".into());
+        assert_eq!(get_infohash(&state, "B1"), Some("ff"));
+    }
+
+    #[test]
+    fn get_infohash_returns_none_when_missing_entry() {
+        assert_eq!(get_infohash(&State::default(), "B1"), None);
+    }
+
+    // Plan Step 1: TestShouldSkipStage
+    #[test]
+    fn returns_false_no_identifier() {
+        assert!(!should_skip_stage(&staged("B1"), "", Stage::Staged, |_| {
+            true
+        }));
+    }
+
+    #[test]
+    fn returns_false_no_checkpoint() {
+        let state = staged("B1");
+        assert!(!should_skip_stage(&state, "B1", Stage::Metadata, |_| true));
+    }
+
+    #[test]
+    fn returns_true_when_checkpoint_exists() {
+        let state = staged("B1");
+        assert!(should_skip_stage(
+            &state,
+            "B1",
+            Stage::Staged,
+            exists_in(&["/staging/dune"])
+        ));
+    }
+
+    #[test]
+    fn returns_false_when_staging_dir_missing() {
+        let state = staged("B1");
+        let decision = skip_decision(&state, "B1", Stage::Staged, exists_in(&[]));
+        assert_eq!(
+            decision,
+            SkipDecision::ArtifactMissing {
+                field: "staging_dir",
+                path: "/staging/dune".into()
+            }
+        );
+    }
+
+    #[test]
+    fn returns_false_when_torrent_path_missing() {
+        let mut state = staged("B1");
+        checkpoint_stage(&mut state, "B1", Stage::Metadata, &fields(), NOW, false).unwrap();
+        let torrent = ReleaseFields {
+            torrent_path: Some("/t/x.torrent".into()),
+            ..ReleaseFields::default()
+        };
+        checkpoint_stage(&mut state, "B1", Stage::Torrent, &torrent, NOW, false).unwrap();
+        let all = exists_in(&["/staging/dune", "/t/x.torrent"]);
+        assert!(should_skip_stage(&state, "B1", Stage::Torrent, &all));
+        let no_torrent = exists_in(&["/staging/dune"]);
+        assert!(!should_skip_stage(&state, "B1", Stage::Torrent, no_torrent));
+    }
+
+    // Plan Step 1: TestLegacyEntries
+    fn legacy(entry: &str) -> State {
+        serde_json::from_str(&format!(r#"{{"processed": {{"L": {entry}}}}}"#)).unwrap()
+    }
+
+    #[test]
+    fn entry_missing_checkpoints_key() {
+        let state = legacy(r#"{"status": "STAGED", "staging_dir": "/s"}"#);
+        assert_eq!(get_checkpoint(&state, "L", Stage::Staged), None);
+        assert!(!should_skip_stage(&state, "L", Stage::Staged, |_| true));
+        let mut state = state;
+        checkpoint_stage(
+            &mut state,
+            "L",
+            Stage::Metadata,
+            &ReleaseFields::default(),
+            NOW,
+            false,
+        )
+        .unwrap();
+        assert_eq!(state.processed["L"].checkpoint(Stage::Metadata), Some(NOW));
+    }
+
+    #[test]
+    fn entry_missing_torrent_path() {
+        let state = legacy(
+            r#"{"status": "TORRENT_CREATED", "staging_dir": "/s", "checkpoints": {"torrent_at": "x"}}"#,
+        );
+        assert_eq!(
+            skip_decision(&state, "L", Stage::Torrent, |_| true),
+            SkipDecision::ArtifactUnknown {
+                field: "torrent_path"
+            }
+        );
+        assert!(find_stale_entries(&state, |_| true).is_empty());
+    }
+
+    #[test]
+    fn entry_missing_staging_dir() {
+        let state = legacy(r#"{"status": "STAGED", "checkpoints": {"staged_at": "x"}}"#);
+        assert!(!should_skip_stage(&state, "L", Stage::Staged, |_| true));
+        assert!(find_stale_entries(&state, |_| false).is_empty());
+    }
+
+    #[test]
+    fn entry_missing_infohash() {
+        let state = legacy(r#"{"status": "UPLOADED"}"#);
+        assert_eq!(get_infohash(&state, "L"), None);
+    }
+
+    // Plan Step 2: retry_count
+    #[test]
+    fn retry_count_increments_on_each_failure() {
+        let mut state = State::default();
+        for n in 1..=3 {
+            mark_failed(&mut state, "B1", "boom", None, &fields(), NOW).unwrap();
+            assert_eq!(state.failed["B1"].retry_count, Some(n));
+        }
+    }
+
+    #[test]
+    fn first_failed_at_preserved_across_retries() {
+        let mut state = State::default();
+        mark_failed(&mut state, "B1", "boom", None, &fields(), NOW).unwrap();
+        mark_failed(&mut state, "B1", "boom again", None, &fields(), LATER).unwrap();
+        let entry = &state.failed["B1"];
+        assert_eq!(entry.first_failed_at.as_deref(), Some(NOW));
+        assert_eq!(entry.failed_at.as_deref(), Some(LATER));
+        assert_eq!(entry.error.as_deref(), Some("boom again"));
+    }
+
+    #[test]
+    fn error_type_captured_for_debugging() {
+        let mut state = State::default();
+        mark_failed(&mut state, "B1", "404", Some("AudnexError"), &fields(), NOW).unwrap();
+        assert_eq!(
+            state.failed["B1"].error_type.as_deref(),
+            Some("AudnexError")
+        );
+    }
+
+    #[test]
+    fn mark_failed_keeps_legacy_and_unknown_keys() {
+        let mut state: State = serde_json::from_str(
+            r#"{"failed": {"B1": {"path": "/lib/x", "retry_count": 2, "x_note": 7, "failed_at": "2025-01-01T00:00:00"}}}"#,
+        )
+        .unwrap();
+        mark_failed(&mut state, "B1", "e", None, &ReleaseFields::default(), NOW).unwrap();
+        let entry = &state.failed["B1"];
+        assert_eq!(entry.path.as_deref(), Some("/lib/x"));
+        assert_eq!(entry.extra["x_note"], 7);
+        assert_eq!(entry.retry_count, Some(3));
+        assert_eq!(
+            entry.first_failed_at.as_deref(),
+            Some("2025-01-01T00:00:00")
+        );
+    }
+
+    #[test]
+    fn mark_processed_keeps_earlier_checkpoints() {
+        let mut state = staged("B1");
+        for stage in [Stage::Metadata, Stage::Torrent] {
+            checkpoint_stage(&mut state, "B1", stage, &fields(), LATER, false).unwrap();
+        }
+        mark_failed(&mut state, "B1", "flaky", None, &fields(), NOW).unwrap();
+        mark_processed(&mut state, "B1", &ReleaseFields::default(), LATER, false).unwrap();
+        let entry = &state.processed["B1"];
+        assert_eq!(entry.checkpoint(Stage::Staged), Some(NOW));
+        assert_eq!(entry.checkpoint(Stage::Torrent), Some(LATER));
+        assert_eq!(entry.checkpoint(Stage::Uploaded), Some(LATER));
+        assert_eq!(entry.status, Some(Status::Complete));
+        assert!(!state.failed.contains_key("B1"));
+    }
+
+    #[test]
+    fn new_entry_asin_is_the_id_unless_a_path() {
+        let mut state = State::default();
+        mark_processed(
+            &mut state,
+            "/lib/Some Book",
+            &ReleaseFields::default(),
+            NOW,
+            false,
+        )
+        .unwrap();
+        mark_failed(&mut state, "B9", "e", None, &ReleaseFields::default(), NOW).unwrap();
+        assert_eq!(state.processed["/lib/Some Book"].asin, None);
+        assert!(state.processed["/lib/Some Book"].has_key("asin"));
+        assert_eq!(state.failed["B9"].asin.as_deref(), Some("B9"));
+    }
+
+    // Plan Step 5: transitions
+    #[test]
+    fn illegal_transitions_raise_clear_error() {
+        let mut state = staged("B1");
+        let err =
+            mark_processed(&mut state, "B1", &ReleaseFields::default(), NOW, false).unwrap_err();
+        let text = err.to_string();
+        assert_eq!(err.exit_code(), 65);
+        assert!(text.contains("STAGED -> COMPLETE"), "{text}");
+        assert!(
+            text.contains("allowed from STAGED: STAGED, METADATA_FETCHED"),
+            "{text}"
+        );
+        assert_eq!(state.processed["B1"].status, Some(Status::Staged));
+        let err = checkpoint_stage(&mut state, "B1", Stage::Torrent, &fields(), NOW, false);
+        assert!(matches!(err, Err(Error::IllegalTransition { .. })));
+    }
+
+    #[test]
+    fn same_status_writes_allowed() {
+        let mut state = staged("B1");
+        checkpoint_stage(&mut state, "B1", Stage::Staged, &fields(), LATER, false).unwrap();
+        assert_eq!(state.processed["B1"].checkpoint(Stage::Staged), Some(LATER));
+    }
+
+    #[test]
+    fn force_records_an_illegal_transition() {
+        let mut state = staged("B1");
+        mark_processed(&mut state, "B1", &ReleaseFields::default(), NOW, true).unwrap();
+        assert_eq!(state.processed["B1"].status, Some(Status::Complete));
+    }
+
+    #[test]
+    fn unknown_current_status_never_blocks() {
+        let mut state = legacy(r#"{"status": "ARCHIVED"}"#);
+        mark_processed(&mut state, "L", &ReleaseFields::default(), NOW, false).unwrap();
+        assert_eq!(state.processed["L"].status, Some(Status::Complete));
+    }
+
+    // Plan Step 3: status-aware stale detection
+    fn with_status(status: &str) -> State {
+        legacy(&format!(
+            r#"{{"status": "{status}", "staging_dir": "/s", "torrent_path": "/t"}}"#
+        ))
+    }
+
+    #[test]
+    fn prune_does_not_flag_entries_whose_files_moved_after_completion() {
+        assert!(find_stale_entries(&with_status("COMPLETE"), |_| false).is_empty());
+        assert!(find_stale_entries(&legacy(r#"{"staging_dir": "/gone"}"#), |_| false).is_empty());
+        let uploaded = with_status("UPLOADED");
+        assert!(find_stale_entries(&uploaded, exists_in(&["/t"])).is_empty());
+    }
+
+    #[test]
+    fn only_flags_entries_missing_required_for_status_paths() {
+        let stale = find_stale_entries(&with_status("TORRENT_CREATED"), exists_in(&["/s"]));
+        assert_eq!(stale.len(), 1);
+        assert_eq!(stale[0].missing, vec!["torrent_path"]);
+        let stale = find_stale_entries(&with_status("STAGED"), exists_in(&["/t"]));
+        assert_eq!(stale[0].missing, vec!["staging_dir"]);
+        assert!(find_stale_entries(&with_status("DISCOVERED"), |_| false).is_empty());
+        assert!(find_stale_entries(&with_status("WEIRD"), |_| false).is_empty());
+    }
+
+    #[test]
+    fn expired_failed_entries_follow_the_ttl() {
+        let state: State = serde_json::from_str(
+            r#"{"failed": {
+                "old": {"failed_at": "2026-10-01T00:00:00+00:00"},
+                "new": {"failed_at": "2026-11-25T00:00:00+00:00"},
+                "naive": {"failed_at": "2020-01-01T00:00:00"},
+                "none": {"failed_at": null},
+                "junk": {"failed_at": "last tuesday"}}}"#,
+        )
+        .unwrap();
+        let now = DateTime::parse_from_rfc3339(NOW).unwrap();
+        let month = std::time::Duration::from_secs(30 * 86400);
+        let ids: Vec<String> = expired_failed(&state, month, now)
+            .into_iter()
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(ids, vec!["naive".to_string(), "old".to_string()]);
+    }
+
+    #[test]
+    fn clearing_returns_what_was_removed() {
+        let mut state = staged("B1");
+        mark_failed(&mut state, "B2", "e", None, &fields(), NOW).unwrap();
+        assert!(clear_processed(&mut state, "B1").is_some());
+        assert!(clear_processed(&mut state, "B1").is_none());
+        assert!(clear_failed(&mut state, "B2").is_some());
+        assert!(clear_failed(&mut state, "nope").is_none());
+    }
+}
