@@ -5,9 +5,11 @@
 //! A Rust plugin uses [`Settings`] (from the environment mamfast hands it) and [`Store`] to read
 //! and change the state exactly as the built-in commands do.
 
+pub mod config;
 pub mod error;
 pub mod state;
 pub mod store;
 
+pub use config::Settings;
 pub use error::{Error, Result};
 pub use state::{Checkpoints, FailedEntry, ProcessedEntry, Stage, State, Status};
