@@ -149,7 +149,7 @@ mod tests {
         let odd = Status::parse("QUARANTINED");
         assert_eq!(odd.as_str(), "QUARANTINED");
         assert!(odd.can_become(&Complete));
-        assert!(Discovered.can_become(&odd) == false);
+        assert!(!Discovered.can_become(&odd));
     }
 
     #[test]
