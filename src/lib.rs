@@ -11,3 +11,4 @@ pub mod store;
 
 pub use error::{Error, Result};
 pub use state::{Checkpoints, FailedEntry, ProcessedEntry, Stage, State, Status};
+pub use store::{Generation, Loaded, Notice, Outcome, Source, Store, StoreOptions, Summary};
