@@ -112,7 +112,8 @@ fn process_alive(pid: u32) -> bool {
     )
 }
 
-/// Fails after `remaining` bytes, to simulate a write cut short (`FaultPoint::Write`).
+/// Fails after `remaining` bytes (or at the end, for a shorter file), to simulate a write cut
+/// short (`FaultPoint::Write`).
 struct Faulty<W> {
     inner: W,
     remaining: Option<usize>,
@@ -132,7 +133,10 @@ impl<W: Write> Write for Faulty<W> {
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
+        match self.remaining {
+            Some(_) => Err(Faults::injected(FaultPoint::Write)),
+            None => self.inner.flush(),
+        }
     }
 }
 
@@ -146,19 +150,29 @@ pub(crate) fn write_temp(
     owner: Option<(u32, u32)>,
     write: &mut dyn FnMut(&mut dyn Write) -> io::Result<()>,
 ) -> Result<TempFile> {
-    let path = paths.dir.join(temp_name(&paths.name));
     // Private until the final bits are set, so a 0o600 state is never briefly world-readable.
     let create_mode = if mode.is_some() { 0o600 } else { 0o644 };
-    let file = faults
-        .check(FaultPoint::CreateTemp)
-        .and_then(|()| {
+    let create = |path: &Path| {
+        faults.check(FaultPoint::CreateTemp).and_then(|()| {
             OpenOptions::new()
                 .write(true)
                 .create_new(true)
                 .mode(create_mode)
-                .open(&path)
+                .open(path)
         })
-        .map_err(|e| Error::io("creating a temporary file", &path, e))?;
+    };
+    let mut path = paths.dir.join(temp_name(&paths.name));
+    let mut attempts = 0;
+    let file = loop {
+        match create(&path) {
+            // A leftover of an earlier process that had our pid: take the next name.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempts < 100 => {
+                attempts += 1;
+                path = paths.dir.join(temp_name(&paths.name));
+            }
+            other => break other.map_err(|e| Error::io("creating a temporary file", &path, e))?,
+        }
+    };
     let temp = TempFile { path, armed: true };
 
     let written = {

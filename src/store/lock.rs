@@ -203,6 +203,8 @@ fn process_name(pid: u32) -> Option<String> {
                 .collect::<Vec<_>>()
                 .join(" ")
         })
+        // Keep the message on one line: `python3 -c "<script>"` carries newlines.
+        .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
         .filter(|s| !s.is_empty());
     let name = from_cmdline.or_else(|| {
         std::fs::read_to_string(proc_dir.join("comm"))
