@@ -13,3 +13,4 @@ pub mod store;
 pub use config::Settings;
 pub use error::{Error, Result};
 pub use state::{Checkpoints, FailedEntry, ProcessedEntry, Stage, State, Status};
+pub use store::{Generation, Loaded, Notice, Outcome, Source, Store, StoreOptions, Summary};

@@ -1,3 +1,1067 @@
 //! The state file, and only the file: locking, durable writes, backups and recovery.
+//! [`Store::read`] and [`Store::update`] are the one way in; nothing else touches the files.
+//!
+//! Assumptions: Linux (`flock(2)`, `renameat2`, `/proc/locks`, `statfs`), and a state file whose
+//! backups, temp and corrupt files live in the same directory as the (symlink-resolved) file, so
+//! that every rename stays on one file system. The lock is `<given path>.lock`, as the Python
+//! tool has it; it is created when needed and never deleted.
+//!
+//! Files beside `processed.json` (CONTRACT.md §2):
+//! - `processed.json.lock`: the lock, shared to read, exclusive to write.
+//! - `processed.json.bak`, `.bak.1` …: the generations before the last writes, newest first.
+//! - `processed.json.corrupt-<UTC time>`: a corrupt main file moved aside before a backup is
+//!   restored (`-2`, `-3` … added if the name is taken). Never deleted by mamfast.
+//! - `.processed.json.tmp-<pid>-<n>`: a write in progress; never read, and removed by the next
+//!   writer if its process is gone.
 
 pub mod format;
+
+mod backups;
+mod durable;
+mod lock;
+
+use std::ffi::OsString;
+use std::fmt;
+use std::fs;
+use std::io;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime};
+
+use crate::error::{Error, Result};
+use crate::state::migrate::migrate;
+use crate::state::{State, CURRENT_VERSION};
+use durable::OldMain;
+use lock::{Lock, LockMode};
+
+/// How a [`Store`] behaves (from `state.backup_depth`, `state.lock_timeout`, `--dry-run`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// Backup generations kept: `.bak`, `.bak.1` … `.bak.(N-1)`. 0 keeps none.
+    pub backup_depth: usize,
+    /// How long to wait for another process's lock before giving up (exit 75).
+    pub lock_timeout: Duration,
+    /// Change no file at all: no write, no backup, no recovery on disk, no lock file created.
+    pub dry_run: bool,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            backup_depth: 3,
+            lock_timeout: Duration::from_secs(30),
+            dry_run: false,
+        }
+    }
+}
+
+/// What an [`Store::update`] closure returns: whether the state must be written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome<T> {
+    Changed(T),
+    Unchanged(T),
+}
+
+/// Where a loaded state came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// The main file.
+    Main,
+    /// Neither the main file nor any backup exists: an empty state.
+    Missing,
+    /// The main file was missing or corrupt; this backup was used (and, unless in dry run or
+    /// on a read-only directory, copied back to the main file).
+    Backup { generation: usize, path: PathBuf },
+}
+
+/// A state with where it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Loaded {
+    pub state: State,
+    pub source: Source,
+    /// The file's version when it was older than [`CURRENT_VERSION`] (migrated in memory).
+    pub migrated_from: Option<u64>,
+}
+
+/// Something the operator should know that is not an error. `Display` is one line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Notice {
+    /// The main file was corrupt or missing and was restored from `backup`. `moved_to` is where
+    /// the corrupt file now is (`None`: there was no main file).
+    Recovered {
+        corrupt: PathBuf,
+        reason: String,
+        moved_to: Option<PathBuf>,
+        backup: PathBuf,
+    },
+    /// A backup was used, but the main file was not repaired (dry run, read-only directory, …).
+    RecoveredInMemory {
+        corrupt: PathBuf,
+        reason: String,
+        backup: PathBuf,
+        why: String,
+    },
+    /// A corrupt main file was moved aside (by `restore`).
+    CorruptMovedAside {
+        corrupt: PathBuf,
+        reason: String,
+        moved_to: PathBuf,
+    },
+    /// The state is on a network file system, where `flock` may be local to one machine.
+    NetworkFileSystem { path: PathBuf, fs: String },
+    /// The lock has been held by someone else for more than a second; still waiting.
+    WaitingForLock {
+        lock_file: PathBuf,
+        holder: Option<String>,
+    },
+    /// The lock file could not be opened or created (read-only directory): reading unlocked.
+    ReadWithoutLock { lock_file: PathBuf, reason: String },
+    /// A temp file left by an interrupted write was removed.
+    StaleTempRemoved(PathBuf),
+}
+
+impl fmt::Display for Notice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Notice::Recovered {
+                corrupt,
+                reason,
+                moved_to: Some(moved_to),
+                backup,
+            } => write!(
+                f,
+                "{} was corrupt ({reason}): restored it from {}; the corrupt file is kept as {}",
+                corrupt.display(),
+                backup.display(),
+                moved_to.display()
+            ),
+            Notice::Recovered {
+                corrupt,
+                backup,
+                moved_to: None,
+                ..
+            } => write!(
+                f,
+                "{} was missing: restored it from {}",
+                corrupt.display(),
+                backup.display()
+            ),
+            Notice::RecoveredInMemory {
+                corrupt,
+                reason,
+                backup,
+                why,
+            } => write!(
+                f,
+                "{} is unusable ({reason}): using {} instead, without repairing the file ({why})",
+                corrupt.display(),
+                backup.display()
+            ),
+            Notice::CorruptMovedAside {
+                corrupt,
+                reason,
+                moved_to,
+            } => write!(
+                f,
+                "{} was corrupt ({reason}): moved it to {}",
+                corrupt.display(),
+                moved_to.display()
+            ),
+            Notice::NetworkFileSystem { path, fs } => write!(
+                f,
+                "{} is on a network file system ({fs}): its lock may not be seen from other \
+                 machines; run everything that writes it on one host",
+                path.display()
+            ),
+            Notice::WaitingForLock { lock_file, holder } => write!(
+                f,
+                "waiting for the lock on {} (held by {})",
+                lock_file.display(),
+                holder.as_deref().unwrap_or("another process")
+            ),
+            Notice::ReadWithoutLock { lock_file, reason } => write!(
+                f,
+                "reading without a lock: cannot open {} ({reason})",
+                lock_file.display()
+            ),
+            Notice::StaleTempRemoved(path) => write!(
+                f,
+                "removed {}, left by an interrupted write",
+                path.display()
+            ),
+        }
+    }
+}
+
+/// One file of [`Store::generations`]: the main file or a backup.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Generation {
+    /// `None` for the main file, `Some(0)` for `.bak`, `Some(n)` for `.bak.n`.
+    pub generation: Option<usize>,
+    pub path: PathBuf,
+    pub exists: bool,
+    pub size: Option<u64>,
+    pub modified: Option<SystemTime>,
+    /// What it holds, or why it cannot be used (`missing`, the parse error, a newer version).
+    pub summary: std::result::Result<Summary, String>,
+}
+
+/// The counts of a valid state file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Summary {
+    /// The version as stored (before migration).
+    pub version: u64,
+    pub processed: usize,
+    pub failed: usize,
+}
+
+/// A step of a write that tests can make fail (a testing aid; not part of the stable API).
+///
+/// Set with [`Store::inject_fault`], or with the environment variable
+/// `MAMFAST_INJECT_FAULT=<name>[,<name>…]` (kebab-case names, e.g. `fsync-dir`), read once in
+/// [`Store::new`], so that end-to-end tests of the binary can use it. An unknown name makes
+/// every operation fail with a configuration error.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultPoint {
+    /// Creating the temp file.
+    CreateTemp,
+    /// Writing it (fails after 100 bytes, leaving a partial temp file).
+    Write,
+    /// Setting its permission bits.
+    SetPermissions,
+    /// `fsync` of the temp file.
+    FsyncFile,
+    /// Shifting the backup generations.
+    Rotate,
+    /// Swapping / renaming the new file over the main file.
+    Rename,
+    /// Keeping the old main file as `.bak`.
+    Backup,
+    /// Moving a corrupt main file to `.corrupt-…`.
+    Quarantine,
+    /// `fsync` of the directory.
+    FsyncDir,
+    /// Not a failure: behave as on a file system without `RENAME_EXCHANGE`.
+    NoRenameExchange,
+}
+
+impl FaultPoint {
+    pub const ALL: [FaultPoint; 10] = [
+        FaultPoint::CreateTemp,
+        FaultPoint::Write,
+        FaultPoint::SetPermissions,
+        FaultPoint::FsyncFile,
+        FaultPoint::Rotate,
+        FaultPoint::Rename,
+        FaultPoint::Backup,
+        FaultPoint::Quarantine,
+        FaultPoint::FsyncDir,
+        FaultPoint::NoRenameExchange,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultPoint::CreateTemp => "create-temp",
+            FaultPoint::Write => "write",
+            FaultPoint::SetPermissions => "set-permissions",
+            FaultPoint::FsyncFile => "fsync-file",
+            FaultPoint::Rotate => "rotate",
+            FaultPoint::Rename => "rename",
+            FaultPoint::Backup => "backup",
+            FaultPoint::Quarantine => "quarantine",
+            FaultPoint::FsyncDir => "fsync-dir",
+            FaultPoint::NoRenameExchange => "no-rename-exchange",
+        }
+    }
+
+    /// Accepts `fsync-dir`, `fsync_dir` or `FsyncDir`.
+    pub fn from_name(name: &str) -> Option<FaultPoint> {
+        let squash = |s: &str| {
+            s.chars()
+                .filter(|c| *c != '-' && *c != '_')
+                .collect::<String>()
+                .to_ascii_lowercase()
+        };
+        let wanted = squash(name.trim());
+        FaultPoint::ALL
+            .into_iter()
+            .find(|p| squash(p.name()) == wanted)
+    }
+}
+
+/// The faults a store was told to inject.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Faults(Vec<FaultPoint>);
+
+impl Faults {
+    pub(crate) fn has(&self, point: FaultPoint) -> bool {
+        self.0.contains(&point)
+    }
+
+    pub(crate) fn check(&self, point: FaultPoint) -> io::Result<()> {
+        if self.has(point) {
+            Err(Self::injected(point))
+        } else {
+            Ok(())
+        }
+    }
+
+    pub(crate) fn injected(point: FaultPoint) -> io::Error {
+        io::Error::other(format!("injected fault at {}", point.name()))
+    }
+}
+
+/// The files of one operation, with the state file's symlinks resolved.
+#[derive(Debug, Clone)]
+pub(crate) struct Paths {
+    /// The file actually read and replaced (the symlink's target).
+    pub target: PathBuf,
+    /// `target`'s directory: temp, backup and corrupt files go here.
+    pub dir: PathBuf,
+    /// `target`'s file name.
+    pub name: OsString,
+}
+
+impl Paths {
+    pub(crate) fn resolve(given: &Path) -> io::Result<Paths> {
+        let mut target = given.to_path_buf();
+        // Follow the chain by hand: canonicalize() fails on a dangling link, whose target is
+        // still where a new state file must be written.
+        let mut hops = 0;
+        loop {
+            match fs::symlink_metadata(&target) {
+                Ok(meta) if meta.file_type().is_symlink() => {
+                    hops += 1;
+                    if hops > 40 {
+                        return Err(io::Error::from_raw_os_error(nix::libc::ELOOP));
+                    }
+                    let link = fs::read_link(&target)?;
+                    target = match link.is_absolute() {
+                        true => link,
+                        false => parent_dir(&target).join(link),
+                    };
+                }
+                _ => break,
+            }
+        }
+        let name = target
+            .file_name()
+            .ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "the state file path does not end in a file name",
+                )
+            })?
+            .to_os_string();
+        Ok(Paths {
+            dir: parent_dir(&target),
+            target,
+            name,
+        })
+    }
+
+    /// `.bak` for generation 0, `.bak.N` after.
+    pub(crate) fn backup(&self, generation: usize) -> PathBuf {
+        let mut name = self.name.clone();
+        match generation {
+            0 => name.push(".bak"),
+            n => name.push(format!(".bak.{n}")),
+        }
+        self.dir.join(name)
+    }
+}
+
+fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// What one candidate file (main or a backup) holds.
+enum Probe {
+    Missing,
+    Invalid(String),
+    Valid {
+        state: State,
+        migrated_from: Option<u64>,
+        bytes: Vec<u8>,
+        mode: u32,
+    },
+}
+
+/// Parses and migrates one file. A newer version is an error at once: it must not be passed
+/// over for an older backup, nor ever rewritten.
+fn probe(path: &Path, is_main: bool) -> Result<Probe> {
+    let bytes = match fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Probe::Missing),
+        // An unreadable main file is not a corrupt one: it must not be moved aside.
+        Err(e) if is_main => return Err(Error::io("reading", path, e)),
+        Err(e) => return Ok(Probe::Invalid(format!("cannot read: {e}"))),
+    };
+    let mode = fs::metadata(path).map_or(0o644, |m| m.mode() & 0o7777);
+    if bytes.is_empty() {
+        return Ok(Probe::Invalid("empty file".into()));
+    }
+    let mut state = match serde_json::from_slice::<State>(&bytes) {
+        Ok(state) => state,
+        Err(e) => return Ok(Probe::Invalid(e.to_string())),
+    };
+    let version = state.version;
+    match migrate(&mut state) {
+        Ok(migrated) => Ok(Probe::Valid {
+            state,
+            migrated_from: migrated.then_some(version),
+            bytes,
+            mode,
+        }),
+        Err(too_new) => Err(Error::NewerVersion {
+            file: path.to_path_buf(),
+            found: too_new.found,
+            supported: too_new.supported,
+        }),
+    }
+}
+
+/// The main file as it was found.
+#[derive(Debug, Clone, PartialEq)]
+enum MainState {
+    Clean,
+    Missing,
+    Corrupt(String),
+}
+
+/// The result of the recovery chain, before anything on disk is repaired.
+struct Found {
+    loaded: Loaded,
+    main: MainState,
+    /// The winning backup's bytes and permission bits, when a backup won.
+    backup: Option<(Vec<u8>, u32)>,
+}
+
+/// The name of a network file system, from a `statfs` magic number.
+fn network_fs_name(magic: u32) -> Option<&'static str> {
+    Some(match magic {
+        0x6969 => "nfs",
+        0xFF53_4D42 => "cifs",
+        0xFE53_4D42 => "smb2",
+        0x517B => "smb",
+        0x5346_414F => "afs",
+        0x00C3_6400 => "ceph",
+        0x0102_1997 => "9p",
+        0x0BD0_0BD0 => "lustre",
+        0x6573_5546 => "fuse",
+        _ => return None,
+    })
+}
+
+type Sink = Box<dyn Fn(&Notice) + Send + Sync>;
+
+/// The state file: locked, durably written, backed up and recovered.
+pub struct Store {
+    path: PathBuf,
+    options: StoreOptions,
+    notify: Sink,
+    faults: Faults,
+    /// A bad `MAMFAST_INJECT_FAULT`, reported by every operation.
+    fault_env_error: Option<String>,
+    network_checked: AtomicBool,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.path)
+            .field("options", &self.options)
+            .field("faults", &self.faults)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// A store for the state file at `path` (nothing is opened yet).
+    pub fn new(path: impl Into<PathBuf>, options: StoreOptions) -> Store {
+        let mut faults = Faults::default();
+        let mut fault_env_error = None;
+        if let Ok(names) = std::env::var("MAMFAST_INJECT_FAULT") {
+            for name in names.split(',').filter(|n| !n.trim().is_empty()) {
+                match FaultPoint::from_name(name) {
+                    Some(point) => faults.0.push(point),
+                    None => {
+                        let known: Vec<&str> = FaultPoint::ALL.iter().map(|p| p.name()).collect();
+                        fault_env_error = Some(format!(
+                            "MAMFAST_INJECT_FAULT: unknown fault point \"{}\" (known: {})",
+                            name.trim(),
+                            known.join(", ")
+                        ));
+                    }
+                }
+            }
+        }
+        Store {
+            path: path.into(),
+            options,
+            notify: Box::new(|notice| eprintln!("warning: {notice}")),
+            faults,
+            fault_env_error,
+            network_checked: AtomicBool::new(false),
+        }
+    }
+
+    /// Sends notices to `sink` instead of standard error.
+    pub fn with_notices(mut self, sink: impl Fn(&Notice) + Send + Sync + 'static) -> Store {
+        self.notify = Box::new(sink);
+        self
+    }
+
+    /// Makes the given step of every write fail (a testing aid).
+    #[doc(hidden)]
+    pub fn inject_fault(mut self, point: FaultPoint) -> Store {
+        self.faults.0.push(point);
+        self
+    }
+
+    /// The state file, as given.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn options(&self) -> &StoreOptions {
+        &self.options
+    }
+
+    /// `<state file>.lock`, beside the path as given (not the symlink's target), as the Python
+    /// tool has it.
+    pub fn lock_path(&self) -> PathBuf {
+        let mut name = self.path.clone().into_os_string();
+        name.push(".lock");
+        PathBuf::from(name)
+    }
+
+    /// `.bak` (generation 0) or `.bak.N`, beside the symlink-resolved state file.
+    pub fn backup_path(&self, generation: usize) -> PathBuf {
+        match Paths::resolve(&self.path) {
+            Ok(paths) => paths.backup(generation),
+            Err(_) => {
+                let mut name = self.path.clone().into_os_string();
+                match generation {
+                    0 => name.push(".bak"),
+                    n => name.push(format!(".bak.{n}")),
+                }
+                PathBuf::from(name)
+            }
+        }
+    }
+
+    /// The current state (see [`Store::read_loaded`]).
+    pub fn read(&self) -> Result<State> {
+        self.read_loaded().map(|loaded| loaded.state)
+    }
+
+    /// Loads the state under a shared lock: the main file, else the first valid backup (which
+    /// is then copied back to the main file under the exclusive lock, the corrupt file kept as
+    /// `.corrupt-…`). A missing file (or directory) is an empty state; nothing is created.
+    pub fn read_loaded(&self) -> Result<Loaded> {
+        self.check_env()?;
+        let lock = self.lock_for_read()?;
+        let paths = self.paths()?;
+        self.check_network(&paths);
+        let found = self.load_chain(&paths)?;
+        if !matches!(found.loaded.source, Source::Backup { .. }) {
+            return Ok(found.loaded);
+        }
+        if self.options.dry_run {
+            self.notify_in_memory(&paths, &found, "dry run".into());
+            return Ok(found.loaded);
+        }
+        // Repairing needs the exclusive lock; another process may have repaired it meanwhile,
+        // so everything is checked again once we hold it.
+        drop(lock);
+        match self.repair_exclusively() {
+            Ok(loaded) => Ok(loaded),
+            Err(e @ (Error::NewerVersion { .. } | Error::Corrupt { .. })) => Err(e),
+            Err(e) => {
+                let why = e.to_string().lines().next().unwrap_or_default().to_string();
+                self.notify_in_memory(&paths, &found, why);
+                Ok(found.loaded)
+            }
+        }
+    }
+
+    /// Read-modify-write under the exclusive lock: loads (with recovery and migration), runs
+    /// `f`, and on [`Outcome::Changed`] rotates the backups and writes the state durably.
+    /// `Outcome::Unchanged` and dry run write nothing, not even a backup. The state's
+    /// directory is created if needed.
+    pub fn update<T>(&self, f: impl FnOnce(&mut State) -> Result<Outcome<T>>) -> Result<T> {
+        self.check_env()?;
+        if self.options.dry_run {
+            let _lock = self.lock_for_read()?;
+            let paths = self.paths()?;
+            self.check_network(&paths);
+            let found = self.load_chain(&paths)?;
+            if matches!(found.loaded.source, Source::Backup { .. }) {
+                self.notify_in_memory(&paths, &found, "dry run".into());
+            }
+            let mut state = found.loaded.state;
+            return Ok(match f(&mut state)? {
+                Outcome::Changed(t) | Outcome::Unchanged(t) => t,
+            });
+        }
+
+        let given_dir = parent_dir(&self.path);
+        fs::create_dir_all(&given_dir)
+            .map_err(|e| Error::io("creating the directory", &given_dir, e))?;
+        let _lock = self.lock_for_write()?;
+        let paths = self.paths()?;
+        if paths.dir != given_dir {
+            // A (dangling) symlink into a directory that does not exist yet.
+            fs::create_dir_all(&paths.dir)
+                .map_err(|e| Error::io("creating the directory", &paths.dir, e))?;
+        }
+        self.check_network(&paths);
+        durable::remove_stale_temps(&paths, &*self.notify);
+        let found = self.load_chain(&paths)?;
+        let loaded = self.repair(&paths, found)?;
+        let mut state = loaded.state;
+        match f(&mut state)? {
+            Outcome::Unchanged(t) => Ok(t),
+            Outcome::Changed(t) => {
+                // Only a file that loaded cleanly is worth a backup generation.
+                let old = match (&loaded.source, self.options.backup_depth) {
+                    (Source::Main, depth) if depth > 0 => OldMain::Rotate { depth },
+                    _ => OldMain::Discard,
+                };
+                durable::commit(&paths, &self.faults, old, None, &mut |w| {
+                    format::write_python_json(w, &state)
+                })?;
+                Ok(t)
+            }
+        }
+    }
+
+    /// The main file and every backup generation (at least `backup_depth` of them, plus any
+    /// older ones that exist), with what each holds. Read under a shared lock when one can be
+    /// had; never creates a file.
+    pub fn generations(&self) -> Vec<Generation> {
+        let _lock = self.open_lock(false).and_then(Result::ok).and_then(|file| {
+            lock::acquire(
+                file,
+                &self.lock_path(),
+                LockMode::Shared,
+                self.options.lock_timeout,
+                false,
+                &*self.notify,
+            )
+            .ok()
+        });
+        let describe = |generation: Option<usize>, path: PathBuf| {
+            let meta = fs::metadata(&path).ok();
+            Generation {
+                generation,
+                exists: meta.is_some(),
+                size: meta.as_ref().map(|m| m.len()),
+                modified: meta.as_ref().and_then(|m| m.modified().ok()),
+                summary: summarize(&path),
+                path,
+            }
+        };
+        let mut out = vec![describe(None, self.path.clone())];
+        let Ok(paths) = Paths::resolve(&self.path) else {
+            return out;
+        };
+        let existing = backups::existing(&paths);
+        let last = existing.last().map_or(0, |(g, _)| g + 1);
+        for generation in 0..self.options.backup_depth.max(last) {
+            out.push(describe(Some(generation), paths.backup(generation)));
+        }
+        out
+    }
+
+    /// Makes backup `generation` (0 = `.bak`) the main file, under the exclusive lock.
+    ///
+    /// The backup must exist (else [`Error::Usage`], exit 2: the generation named on the
+    /// command line is wrong) and be a valid state (else [`Error::Data`], exit 65, or
+    /// [`Error::NewerVersion`]). Its bytes are written as they are. The current main file, if it
+    /// loads cleanly, becomes `.bak` through the normal rotation; if corrupt, it is moved to
+    /// `.corrupt-…`; if newer than this build, nothing is done ([`Error::NewerVersion`]).
+    /// In dry run, everything is checked and nothing changed.
+    pub fn restore(&self, generation: usize) -> Result<()> {
+        self.check_env()?;
+        let missing = |path: &Path| {
+            Error::Usage(format!(
+                "backup generation {generation} does not exist: {} not found.\n\
+                 Run `mamfast state backups` to see the generations there are.",
+                path.display()
+            ))
+        };
+        let pre = self.paths()?;
+        if !pre.dir.is_dir() {
+            return Err(missing(&pre.backup(generation)));
+        }
+        let _lock = if self.options.dry_run {
+            self.lock_for_read()?
+        } else {
+            Some(self.lock_for_write()?)
+        };
+        let paths = self.paths()?;
+        let chosen = paths.backup(generation);
+        let (bytes, mode) = match probe(&chosen, false)? {
+            Probe::Missing => return Err(missing(&chosen)),
+            Probe::Invalid(reason) => {
+                return Err(Error::Data(format!(
+                    "{} cannot be restored: {reason}\nNothing was changed. Run `mamfast state \
+                     backups` to find a valid generation.",
+                    chosen.display()
+                )))
+            }
+            Probe::Valid { bytes, mode, .. } => (bytes, mode),
+        };
+        let main = match probe(&paths.target, true)? {
+            Probe::Valid { .. } => MainState::Clean,
+            Probe::Missing => MainState::Missing,
+            Probe::Invalid(reason) => MainState::Corrupt(reason),
+        };
+        if self.options.dry_run {
+            return Ok(());
+        }
+        durable::remove_stale_temps(&paths, &*self.notify);
+        let old = match &main {
+            MainState::Clean if self.options.backup_depth > 0 => OldMain::Rotate {
+                depth: self.options.backup_depth,
+            },
+            MainState::Corrupt(_) => {
+                OldMain::Quarantine(backups::corrupt_path(&paths, chrono::Utc::now()))
+            }
+            _ => OldMain::Discard,
+        };
+        durable::commit(&paths, &self.faults, old.clone(), Some(mode), &mut |w| {
+            w.write_all(&bytes)
+        })?;
+        if let (MainState::Corrupt(reason), OldMain::Quarantine(moved_to)) = (main, old) {
+            (self.notify)(&Notice::CorruptMovedAside {
+                corrupt: paths.target.clone(),
+                reason,
+                moved_to,
+            });
+        }
+        Ok(())
+    }
+
+    fn check_env(&self) -> Result<()> {
+        match &self.fault_env_error {
+            Some(msg) => Err(Error::Config(msg.clone())),
+            None => Ok(()),
+        }
+    }
+
+    fn paths(&self) -> Result<Paths> {
+        Paths::resolve(&self.path).map_err(|e| Error::io("resolving", &self.path, e))
+    }
+
+    /// Opens the lock file. `None`: it does not exist and may not be created.
+    fn open_lock(&self, create: bool) -> Option<io::Result<fs::File>> {
+        match lock::open(&self.lock_path(), create) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound && !create => None,
+            other => Some(other),
+        }
+    }
+
+    /// A shared lock for reading, or none where none can be had: no lock file in dry run, no
+    /// directory, or a directory where it cannot be created (with a notice).
+    fn lock_for_read(&self) -> Result<Option<Lock>> {
+        let create = !self.options.dry_run;
+        let lock_file = self.lock_path();
+        let file = match self.open_lock(create) {
+            None => return Ok(None),
+            Some(Ok(file)) => file,
+            Some(Err(_)) if !parent_dir(&lock_file).exists() => return Ok(None),
+            Some(Err(e)) => {
+                (self.notify)(&Notice::ReadWithoutLock {
+                    lock_file,
+                    reason: e.to_string(),
+                });
+                return Ok(None);
+            }
+        };
+        lock::acquire(
+            file,
+            &lock_file,
+            LockMode::Shared,
+            self.options.lock_timeout,
+            create,
+            &*self.notify,
+        )
+        .map(Some)
+    }
+
+    fn lock_for_write(&self) -> Result<Lock> {
+        let lock_file = self.lock_path();
+        let file = lock::open(&lock_file, true)
+            .map_err(|e| Error::io("creating the lock file", &lock_file, e))?;
+        lock::acquire(
+            file,
+            &lock_file,
+            LockMode::Exclusive,
+            self.options.lock_timeout,
+            true,
+            &*self.notify,
+        )
+    }
+
+    fn check_network(&self, paths: &Paths) {
+        if self.network_checked.load(Ordering::Relaxed) {
+            return;
+        }
+        let Ok(stat) = nix::sys::statfs::statfs(&paths.dir) else {
+            return;
+        };
+        self.network_checked.store(true, Ordering::Relaxed);
+        let magic = (stat.filesystem_type().0 as u64 & 0xffff_ffff) as u32;
+        if let Some(fs) = network_fs_name(magic) {
+            (self.notify)(&Notice::NetworkFileSystem {
+                path: paths.target.clone(),
+                fs: fs.to_string(),
+            });
+        }
+    }
+
+    /// Main, then `.bak`, `.bak.1` …: the first that parses and migrates wins. Changes nothing.
+    fn load_chain(&self, paths: &Paths) -> Result<Found> {
+        let main = match probe(&paths.target, true)? {
+            Probe::Valid {
+                state,
+                migrated_from,
+                ..
+            } => {
+                return Ok(Found {
+                    loaded: Loaded {
+                        state,
+                        source: Source::Main,
+                        migrated_from,
+                    },
+                    main: MainState::Clean,
+                    backup: None,
+                })
+            }
+            Probe::Missing => MainState::Missing,
+            Probe::Invalid(reason) => MainState::Corrupt(reason),
+        };
+        let mut tried = vec![(
+            paths.target.clone(),
+            match &main {
+                MainState::Corrupt(reason) => reason.clone(),
+                _ => "missing".to_string(),
+            },
+        )];
+        for (generation, path) in backups::existing(paths) {
+            match probe(&path, false)? {
+                Probe::Valid {
+                    state,
+                    migrated_from,
+                    bytes,
+                    mode,
+                } => {
+                    return Ok(Found {
+                        loaded: Loaded {
+                            state,
+                            source: Source::Backup { generation, path },
+                            migrated_from,
+                        },
+                        main,
+                        backup: Some((bytes, mode)),
+                    })
+                }
+                // Vanished between listing and reading: nothing to report.
+                Probe::Missing => {}
+                Probe::Invalid(reason) => tried.push((path, reason)),
+            }
+        }
+        if main == MainState::Missing && tried.len() == 1 {
+            return Ok(Found {
+                loaded: Loaded {
+                    state: State::default(),
+                    source: Source::Missing,
+                    migrated_from: None,
+                },
+                main,
+                backup: None,
+            });
+        }
+        Err(Error::Corrupt {
+            file: self.path.clone(),
+            tried,
+        })
+    }
+
+    fn repair_exclusively(&self) -> Result<Loaded> {
+        let _lock = self.lock_for_write()?;
+        let paths = self.paths()?;
+        durable::remove_stale_temps(&paths, &*self.notify);
+        let found = self.load_chain(&paths)?;
+        self.repair(&paths, found)
+    }
+
+    /// When a backup won: moves the corrupt main aside and copies the backup's bytes to the
+    /// main file (a copy, never a link). Call under the exclusive lock.
+    fn repair(&self, paths: &Paths, found: Found) -> Result<Loaded> {
+        let (Source::Backup { path: backup, .. }, Some((bytes, mode))) =
+            (&found.loaded.source, &found.backup)
+        else {
+            return Ok(found.loaded);
+        };
+        let (old, reason) = match &found.main {
+            MainState::Corrupt(reason) => (
+                OldMain::Quarantine(backups::corrupt_path(paths, chrono::Utc::now())),
+                reason.clone(),
+            ),
+            _ => (OldMain::Discard, "missing".to_string()),
+        };
+        durable::commit(paths, &self.faults, old.clone(), Some(*mode), &mut |w| {
+            w.write_all(bytes)
+        })?;
+        (self.notify)(&Notice::Recovered {
+            corrupt: paths.target.clone(),
+            reason,
+            moved_to: match old {
+                OldMain::Quarantine(to) => Some(to),
+                _ => None,
+            },
+            backup: backup.clone(),
+        });
+        Ok(found.loaded)
+    }
+
+    fn notify_in_memory(&self, paths: &Paths, found: &Found, why: String) {
+        if let Source::Backup { path, .. } = &found.loaded.source {
+            (self.notify)(&Notice::RecoveredInMemory {
+                corrupt: paths.target.clone(),
+                reason: match &found.main {
+                    MainState::Corrupt(reason) => reason.clone(),
+                    _ => "missing".into(),
+                },
+                backup: path.clone(),
+                why,
+            });
+        }
+    }
+}
+
+/// What a state file holds, for [`Store::generations`].
+fn summarize(path: &Path) -> std::result::Result<Summary, String> {
+    let bytes = fs::read(path).map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => "missing".to_string(),
+        _ => e.to_string(),
+    })?;
+    if bytes.is_empty() {
+        return Err("empty file".into());
+    }
+    let state: State = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
+    if state.version > CURRENT_VERSION {
+        return Err(format!(
+            "schema version {} is newer than this mamfast understands (up to {CURRENT_VERSION})",
+            state.version
+        ));
+    }
+    Ok(Summary {
+        version: state.version,
+        processed: state.processed.len(),
+        failed: state.failed.len(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fault_names_round_trip() {
+        for point in FaultPoint::ALL {
+            assert_eq!(FaultPoint::from_name(point.name()), Some(point));
+        }
+        assert_eq!(
+            FaultPoint::from_name("FsyncDir"),
+            Some(FaultPoint::FsyncDir)
+        );
+        assert_eq!(
+            FaultPoint::from_name("fsync_dir"),
+            Some(FaultPoint::FsyncDir)
+        );
+        assert_eq!(FaultPoint::from_name("bogus"), None);
+    }
+
+    #[test]
+    fn network_file_systems_are_named() {
+        assert_eq!(network_fs_name(0x6969), Some("nfs"));
+        assert_eq!(network_fs_name(0xFF53_4D42), Some("cifs"));
+        assert_eq!(network_fs_name(0xFE53_4D42), Some("smb2"));
+        assert_eq!(network_fs_name(0xEF53), None); // ext4
+        assert_eq!(network_fs_name(0x0102_1994), None); // tmpfs
+    }
+
+    #[test]
+    fn paths_follow_symlinks_even_dangling_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let link = dir.path().join("link.json");
+        std::os::unix::fs::symlink("real/processed.json", &link).unwrap();
+        let paths = Paths::resolve(&link).unwrap();
+        assert_eq!(paths.target, dir.path().join("real/processed.json"));
+        assert_eq!(paths.dir, dir.path().join("real"));
+        assert_eq!(paths.name, "processed.json");
+        assert_eq!(
+            paths.backup(2),
+            dir.path().join("real/processed.json.bak.2")
+        );
+
+        let looped = dir.path().join("loop");
+        std::os::unix::fs::symlink("loop", &looped).unwrap();
+        assert!(Paths::resolve(&looped).is_err());
+
+        let bare = Paths::resolve(Path::new("processed.json")).unwrap();
+        assert_eq!(bare.dir, PathBuf::from("."));
+    }
+
+    #[test]
+    fn notices_are_one_line() {
+        let notices = [
+            Notice::Recovered {
+                corrupt: "/s/p.json".into(),
+                reason: "EOF while parsing".into(),
+                moved_to: Some("/s/p.json.corrupt-20261126T101530Z".into()),
+                backup: "/s/p.json.bak".into(),
+            },
+            Notice::Recovered {
+                corrupt: "/s/p.json".into(),
+                reason: "missing".into(),
+                moved_to: None,
+                backup: "/s/p.json.bak".into(),
+            },
+            Notice::RecoveredInMemory {
+                corrupt: "/s/p.json".into(),
+                reason: "x".into(),
+                backup: "/s/p.json.bak".into(),
+                why: "dry run".into(),
+            },
+            Notice::NetworkFileSystem {
+                path: "/s/p.json".into(),
+                fs: "nfs".into(),
+            },
+            Notice::WaitingForLock {
+                lock_file: "/s/p.json.lock".into(),
+                holder: Some("pid 1 (init)".into()),
+            },
+            Notice::ReadWithoutLock {
+                lock_file: "/s/p.json.lock".into(),
+                reason: "Read-only file system (os error 30)".into(),
+            },
+            Notice::StaleTempRemoved("/s/.p.json.tmp-1-2".into()),
+        ];
+        for notice in notices {
+            let text = notice.to_string();
+            assert!(!text.contains('\n') && text.contains("/s/"), "{text}");
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! Helpers shared by the `store_*` tests: fixtures, stores that collect their notices, and
+//! snapshots of a directory to prove that nothing changed.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use mamfast::{Notice, Outcome, State, Store, StoreOptions};
+
+pub fn fixture(name: &str) -> Vec<u8> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    fs::read(dir.join(name)).unwrap_or_else(|e| panic!("fixture {name}: {e}"))
+}
+
+pub const FIXTURES: [&str; 4] = [
+    "pipeline-written.json",
+    "v1-small.json",
+    "v1-small.migrated.json",
+    "v2-unknown-fields.json",
+];
+
+pub type Notices = Arc<Mutex<Vec<Notice>>>;
+
+pub fn options(depth: usize) -> StoreOptions {
+    StoreOptions {
+        backup_depth: depth,
+        lock_timeout: Duration::from_secs(10),
+        dry_run: false,
+    }
+}
+
+/// A store on `path` whose notices are collected instead of printed.
+pub fn store_with(path: &Path, options: StoreOptions) -> (Store, Notices) {
+    let notices: Notices = Arc::default();
+    let sink = notices.clone();
+    let store =
+        Store::new(path, options).with_notices(move |n| sink.lock().unwrap().push(n.clone()));
+    (store, notices)
+}
+
+pub fn store(path: &Path) -> (Store, Notices) {
+    store_with(path, options(3))
+}
+
+/// Writes a state whose top-level `x_gen` key is `generation`, through `store`.
+pub fn write_generation(store: &Store, generation: u64) -> mamfast::Result<()> {
+    store.update(|s| {
+        s.extra.insert("x_gen".into(), generation.into());
+        Ok(Outcome::Changed(()))
+    })
+}
+
+/// The `x_gen` marker of a state file's bytes.
+pub fn generation_in(bytes: &[u8]) -> Option<u64> {
+    let state: State = serde_json::from_slice(bytes).ok()?;
+    state.extra.get("x_gen")?.as_u64()
+}
+
+pub fn generation_of_file(path: &Path) -> Option<u64> {
+    generation_in(&fs::read(path).ok()?)
+}
+
+/// Every entry of `dir`: name → (bytes or symlink target, permission bits, inode).
+pub fn snapshot(dir: &Path) -> BTreeMap<String, (Vec<u8>, u32, u64)> {
+    let mut out = BTreeMap::new();
+    for entry in fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        let meta = fs::symlink_metadata(entry.path()).unwrap();
+        let content = if meta.file_type().is_symlink() {
+            fs::read_link(entry.path())
+                .unwrap()
+                .into_os_string()
+                .into_encoded_bytes()
+        } else if meta.is_dir() {
+            b"<dir>".to_vec()
+        } else {
+            fs::read(entry.path()).unwrap()
+        };
+        out.insert(
+            entry.file_name().to_string_lossy().into_owned(),
+            (content, meta.mode() & 0o7777, meta.ino()),
+        );
+    }
+    out
+}
+
+/// The snapshot without the lock file (which a locked read may create).
+pub fn snapshot_without_lock(dir: &Path) -> BTreeMap<String, (Vec<u8>, u32, u64)> {
+    let mut snap = snapshot(dir);
+    snap.retain(|name, _| !name.ends_with(".lock"));
+    snap
+}
+
+/// Names in `dir` that look like temp files.
+pub fn temp_files(dir: &Path) -> Vec<String> {
+    names(dir)
+        .into_iter()
+        .filter(|n| n.contains(".tmp"))
+        .collect()
+}
+
+/// Names in `dir` that start `processed.json.corrupt-`.
+pub fn corrupt_files(dir: &Path) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = names(dir)
+        .into_iter()
+        .filter(|n| n.starts_with("processed.json.corrupt-"))
+        .map(|n| dir.join(n))
+        .collect();
+    found.sort();
+    found
+}
+
+pub fn names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+pub fn inode(path: &Path) -> u64 {
+    fs::metadata(path).unwrap().ino()
+}
+
+pub fn mode(path: &Path) -> u32 {
+    fs::metadata(path).unwrap().mode() & 0o7777
+}
+
+/// Asserts that the main file and every existing backup are distinct inodes.
+pub fn assert_no_shared_inode(store: &Store) {
+    let main = inode(store.path());
+    for generation in 0..10 {
+        let bak = store.backup_path(generation);
+        if bak.exists() {
+            assert_ne!(
+                main,
+                inode(&bak),
+                "main shares its inode with {}",
+                bak.display()
+            );
+        }
+    }
+}
+
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
