@@ -14,3 +14,6 @@ pub use config::Settings;
 pub use error::{Error, Result};
 pub use state::{Checkpoints, FailedEntry, ProcessedEntry, Stage, State, Status};
 pub use store::{Generation, Loaded, Notice, Outcome, Source, Store, StoreOptions, Summary};
+
+#[doc(hidden)]
+pub mod cli;

@@ -1,1 +1,26 @@
-fn main() {}
+//! The `mamfast` binary: parse, dispatch, turn an error into its exit code. Nothing else.
+
+use clap::Parser;
+
+use mamfast::cli::output::Console;
+use mamfast::cli::{commands, Cli};
+
+fn main() {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            // clap prints help and version with exit 0, usage errors with exit 2.
+            let _ = err.print();
+            std::process::exit(err.exit_code());
+        }
+    };
+    let console = Console::new(cli.global.color, cli.global.quiet, cli.global.verbose);
+    let code = match commands::run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            console.error(err.to_string());
+            err.exit_code()
+        }
+    };
+    std::process::exit(code);
+}

@@ -1,0 +1,36 @@
+//! `mamfast state clear <ID>`: remove a release from `processed`, checkpoints included, so
+//! the pipeline runs it from the start.
+
+use clap::Args;
+
+use crate::cli::Ctx;
+use crate::error::Result;
+use crate::state::ops::clear_processed;
+use crate::store::Outcome;
+
+#[derive(Debug, Args)]
+pub struct ClearArgs {
+    /// The release's ID (its ASIN, or its source directory)
+    pub id: String,
+}
+
+pub fn run(ctx: &Ctx, args: ClearArgs) -> Result<i32> {
+    let removed = ctx.store().update(|state| {
+        Ok(match clear_processed(state, &args.id) {
+            Some(entry) => Outcome::Changed(Some(entry)),
+            None => Outcome::Unchanged(None),
+        })
+    })?;
+    match removed {
+        Some(entry) => ctx.console.success(format!(
+            "{}: {} from processed (was {}), checkpoints included",
+            args.id,
+            ctx.did("remove", "removed"),
+            entry.effective_status()
+        )),
+        None => ctx
+            .console
+            .info(format!("{}: not found in processed", args.id)),
+    }
+    Ok(0)
+}

@@ -1,0 +1,23 @@
+//! `mamfast completions <SHELL>`: a completion script for bash, zsh, fish, elvish or
+//! PowerShell, generated from the command tree by clap_complete.
+
+use clap::{Args, CommandFactory};
+use clap_complete::Shell;
+
+use crate::cli::{Cli, Ctx};
+use crate::error::Result;
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell: bash, zsh, fish, elvish or powershell
+    pub shell: Shell,
+}
+
+pub fn run(_ctx: &Ctx, args: CompletionsArgs) -> Result<i32> {
+    let mut cmd = Cli::command();
+    let mut out = Vec::new();
+    clap_complete::generate(args.shell, &mut cmd, "mamfast", &mut out);
+    std::io::Write::write_all(&mut std::io::stdout(), &out)
+        .map_err(|e| crate::error::Error::io("writing completions to", "stdout", e))?;
+    Ok(0)
+}

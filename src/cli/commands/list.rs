@@ -1,0 +1,151 @@
+//! `mamfast state list`: counts and the most recent entries of each kind.
+
+use std::cmp::Reverse;
+use std::collections::BTreeMap;
+
+use clap::Args;
+use serde::Serialize;
+
+use super::{or_dash, recency, short_time};
+use crate::cli::Ctx;
+use crate::error::Result;
+use crate::state::{FailedEntry, ProcessedEntry, State};
+
+/// Entries shown per kind when --limit is not given.
+const DEFAULT_LIMIT: usize = 20;
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only processed entries
+    #[arg(long, conflicts_with = "failed")]
+    pub processed: bool,
+    /// Only failed entries
+    #[arg(long)]
+    pub failed: bool,
+    /// How many of the most recent entries to show per kind (default 20; all with --json)
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// Print the Python tool's JSON shape: {"processed", "failed", "stats"}
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(ctx: &Ctx, args: ListArgs) -> Result<i32> {
+    let state = ctx.store().read()?;
+    let show_processed = !args.failed;
+    let show_failed = !args.processed;
+    let processed = recent_processed(&state);
+    let failed = recent_failed(&state);
+
+    if args.json {
+        // References, not copies: a state of 100k entries is printed without cloning it.
+        let limit = args.limit.unwrap_or(usize::MAX);
+        let doc = ListJson {
+            processed: show_processed.then(|| {
+                processed
+                    .iter()
+                    .take(limit)
+                    .map(|id| (*id, &state.processed[*id]))
+                    .collect()
+            }),
+            failed: show_failed.then(|| {
+                failed
+                    .iter()
+                    .take(limit)
+                    .map(|id| (*id, &state.failed[*id]))
+                    .collect()
+            }),
+            stats: Stats {
+                failed: state.failed.len(),
+                processed: state.processed.len(),
+            },
+        };
+        ctx.console.json(&doc);
+        return Ok(0);
+    }
+
+    let limit = args.limit.unwrap_or(DEFAULT_LIMIT);
+    ctx.console.data(format!(
+        "Processed: {}  Failed: {}\n",
+        state.processed.len(),
+        state.failed.len()
+    ));
+    if show_processed && !state.processed.is_empty() {
+        ctx.console.data(format!(
+            "\nProcessed ({}):\n",
+            shown(limit, state.processed.len())
+        ));
+        let rows = processed.iter().take(limit).map(|id| {
+            let e = &state.processed[*id];
+            vec![
+                id.to_string(),
+                e.effective_status().to_string(),
+                short_time(e.processed_at.as_deref()),
+                or_dash(e.author.as_deref()),
+                or_dash(e.title.as_deref()),
+            ]
+        });
+        ctx.console
+            .table(&["ID", "STATUS", "PROCESSED", "AUTHOR", "TITLE"], rows);
+    }
+    if show_failed && !state.failed.is_empty() {
+        ctx.console.data(format!(
+            "\nFailed ({}):\n",
+            shown(limit, state.failed.len())
+        ));
+        let rows = failed.iter().take(limit).map(|id| {
+            let e = &state.failed[*id];
+            vec![
+                id.to_string(),
+                e.retry_count.unwrap_or(0).to_string(),
+                short_time(e.failed_at.as_deref()),
+                or_dash(e.error_type.as_deref()),
+                or_dash(e.title.as_deref()),
+                or_dash(e.error.as_deref()),
+            ]
+        });
+        ctx.console.table(
+            &["ID", "RETRIES", "FAILED", "ERROR TYPE", "TITLE", "ERROR"],
+            rows,
+        );
+    }
+    Ok(0)
+}
+
+/// The Python tool's `state list --json` shape; fields in sorted order, as it writes them.
+#[derive(Serialize)]
+struct ListJson<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    failed: Option<BTreeMap<&'a str, &'a FailedEntry>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    processed: Option<BTreeMap<&'a str, &'a ProcessedEntry>>,
+    stats: Stats,
+}
+
+#[derive(Serialize)]
+struct Stats {
+    failed: usize,
+    processed: usize,
+}
+
+fn shown(limit: usize, total: usize) -> String {
+    if limit >= total {
+        format!("all {total}")
+    } else {
+        format!("most recent {limit} of {total}")
+    }
+}
+
+/// Processed IDs, most recently processed first (then by ID).
+fn recent_processed(state: &State) -> Vec<&str> {
+    let mut ids: Vec<&str> = state.processed.keys().map(String::as_str).collect();
+    ids.sort_by_key(|id| Reverse(recency(state.processed[*id].processed_at.as_deref())));
+    ids
+}
+
+/// Failed IDs, most recently failed first (then by ID).
+fn recent_failed(state: &State) -> Vec<&str> {
+    let mut ids: Vec<&str> = state.failed.keys().map(String::as_str).collect();
+    ids.sort_by_key(|id| Reverse(recency(state.failed[*id].failed_at.as_deref())));
+    ids
+}

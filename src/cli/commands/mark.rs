@@ -1,0 +1,153 @@
+//! `mamfast state mark-processed` and `mark-failed`: what the pipeline records when a release
+//! finishes or fails. The fields shared with `checkpoint` are parsed here too.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::cli::Ctx;
+use crate::error::{Error, Result};
+use crate::state::ops::{self, ReleaseFields};
+use crate::state::Status;
+use crate::store::Outcome;
+
+/// Fields of a processed entry a write command may set; a field not given keeps its value.
+#[derive(Debug, Clone, Args)]
+pub struct ProcessedFields {
+    /// Title of the release
+    #[arg(long)]
+    pub title: Option<String>,
+    /// Author of the release
+    #[arg(long)]
+    pub author: Option<String>,
+    /// ASIN (a new entry's ASIN is its ID unless the ID is a path)
+    #[arg(long)]
+    pub asin: Option<String>,
+    /// Staging directory (stored absolute)
+    #[arg(long, value_name = "DIR")]
+    pub staging_dir: Option<PathBuf>,
+    /// Torrent file (stored absolute)
+    #[arg(long, value_name = "FILE")]
+    pub torrent_path: Option<PathBuf>,
+    /// Torrent infohash
+    #[arg(long, value_name = "HASH")]
+    pub infohash: Option<String>,
+    /// Status to record instead of the command's own
+    #[arg(long, value_parser = parse_status)]
+    pub status: Option<Status>,
+    /// Record the status even if the transition table forbids it
+    #[arg(long)]
+    pub force: bool,
+}
+
+impl ProcessedFields {
+    pub fn to_fields(&self) -> Result<ReleaseFields> {
+        Ok(ReleaseFields {
+            asin: self.asin.clone(),
+            title: self.title.clone(),
+            author: self.author.clone(),
+            staging_dir: absolute(self.staging_dir.as_ref())?,
+            torrent_path: absolute(self.torrent_path.as_ref())?,
+            source_dir: None,
+            infohash: self.infohash.clone(),
+            status: self.status.clone(),
+        })
+    }
+}
+
+/// Reads a status name given by a user; the error lists the known ones.
+pub fn parse_status(text: &str) -> std::result::Result<Status, String> {
+    Status::from_user(text).ok_or_else(|| {
+        let known: Vec<&str> = Status::KNOWN.iter().map(Status::as_str).collect();
+        format!("unknown status; expected one of {}", known.join(", "))
+    })
+}
+
+/// Paths are stored absolute, resolved against the current directory.
+pub fn absolute(path: Option<&PathBuf>) -> Result<Option<String>> {
+    path.map(|p| {
+        std::path::absolute(p)
+            .map(|abs| abs.to_string_lossy().into_owned())
+            .map_err(|e| Error::Usage(format!("cannot make {} absolute: {e}", p.display())))
+    })
+    .transpose()
+}
+
+#[derive(Debug, Args)]
+pub struct MarkProcessedArgs {
+    /// The release's ID (its ASIN, or its source directory)
+    pub id: String,
+    #[command(flatten)]
+    pub fields: ProcessedFields,
+}
+
+#[derive(Debug, Args)]
+pub struct MarkFailedArgs {
+    /// The release's ID (its ASIN, or its source directory)
+    pub id: String,
+    /// What went wrong
+    #[arg(long, value_name = "MSG")]
+    pub error: String,
+    /// Kind of error, e.g. the exception's class name
+    #[arg(long, value_name = "TYPE")]
+    pub error_type: Option<String>,
+    /// Title of the release
+    #[arg(long)]
+    pub title: Option<String>,
+    /// Author of the release
+    #[arg(long)]
+    pub author: Option<String>,
+    /// ASIN (a new entry's ASIN is its ID unless the ID is a path)
+    #[arg(long)]
+    pub asin: Option<String>,
+    /// Source directory (stored absolute)
+    #[arg(long, value_name = "DIR")]
+    pub source_dir: Option<PathBuf>,
+}
+
+pub fn run_processed(ctx: &Ctx, args: MarkProcessedArgs) -> Result<i32> {
+    let fields = args.fields.to_fields()?;
+    let now = ctx.now_text()?;
+    let status = ctx.store().update(|state| {
+        ops::mark_processed(state, &args.id, &fields, &now, args.fields.force)?;
+        Ok(Outcome::Changed(
+            state.processed[&args.id].effective_status(),
+        ))
+    })?;
+    ctx.console.success(format!(
+        "{}: {} ({status})",
+        args.id,
+        ctx.did("mark processed", "marked processed")
+    ));
+    Ok(0)
+}
+
+pub fn run_failed(ctx: &Ctx, args: MarkFailedArgs) -> Result<i32> {
+    let fields = ReleaseFields {
+        asin: args.asin.clone(),
+        title: args.title.clone(),
+        author: args.author.clone(),
+        source_dir: absolute(args.source_dir.as_ref())?,
+        ..ReleaseFields::default()
+    };
+    let now = ctx.now_text()?;
+    let count = ctx.store().update(|state| {
+        ops::mark_failed(
+            state,
+            &args.id,
+            &args.error,
+            args.error_type.as_deref(),
+            &fields,
+            &now,
+        )?;
+        Ok(Outcome::Changed(
+            state.failed[&args.id].retry_count.unwrap_or(0),
+        ))
+    })?;
+    ctx.console.success(format!(
+        "{}: {} (failure {count})",
+        args.id,
+        ctx.did("mark failed", "marked failed")
+    ));
+    Ok(0)
+}

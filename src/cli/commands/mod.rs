@@ -1,0 +1,90 @@
+//! One file per command: its clap `Args` and its `run`. Commands read and change the state
+//! only through [`Store`](crate::store::Store) and [`state::ops`](crate::state::ops).
+
+pub mod backups;
+pub mod checkpoint;
+pub mod clear;
+pub mod completions;
+pub mod config;
+pub mod export;
+pub mod list;
+pub mod mark;
+pub mod plugins;
+pub mod prune;
+pub mod restore;
+pub mod retry;
+pub mod should_skip;
+pub mod show;
+pub mod verify;
+
+use std::path::Path;
+
+use chrono::{DateTime, FixedOffset};
+
+use super::output::Console;
+use super::{Cli, Command, ConfigArgs, ConfigCommand, Ctx, StateCommand};
+use crate::error::Result;
+use crate::state::time::parse_timestamp;
+
+/// Runs a parsed command line; the value is the process exit code.
+pub fn run(cli: Cli) -> Result<i32> {
+    if let Command::Config(ConfigArgs {
+        command: ConfigCommand::Path,
+    }) = &cli.command
+    {
+        let console = Console::new(cli.global.color, cli.global.quiet, cli.global.verbose);
+        return config::path(&cli.global, &console);
+    }
+    let ctx = Ctx::new(cli.global)?;
+    match cli.command {
+        Command::State(state) => match state.command {
+            StateCommand::List(args) => list::run(&ctx, args),
+            StateCommand::Show(args) => show::run(&ctx, args),
+            StateCommand::Prune(args) => prune::run(&ctx, args),
+            StateCommand::Retry(args) => retry::run(&ctx, args),
+            StateCommand::Clear(args) => clear::run(&ctx, args),
+            StateCommand::Export(args) => export::run(&ctx, args),
+            StateCommand::MarkProcessed(args) => mark::run_processed(&ctx, args),
+            StateCommand::MarkFailed(args) => mark::run_failed(&ctx, args),
+            StateCommand::Checkpoint(args) => checkpoint::run(&ctx, args),
+            StateCommand::ShouldSkip(args) => should_skip::run(&ctx, args),
+            StateCommand::Backups(args) => backups::run(&ctx, args),
+            StateCommand::Restore(args) => restore::run(&ctx, args),
+            StateCommand::Verify(args) => verify::run(&ctx, args),
+            StateCommand::External(args) => plugins::run_external(&ctx, "mamfast-state-", args),
+        },
+        Command::Config(config) => match config.command {
+            ConfigCommand::Show(args) => config::show(&ctx, args),
+            ConfigCommand::Path => config::path(&ctx.global, &ctx.console),
+        },
+        Command::Plugins(args) => plugins::run(&ctx, args),
+        Command::Completions(args) => completions::run(&ctx, args),
+        Command::External(args) => plugins::run_external(&ctx, "mamfast-", args),
+    }
+}
+
+/// Whether a recorded path still exists (the one place commands ask the file system).
+pub(crate) fn path_exists(path: &Path) -> bool {
+    path.exists()
+}
+
+/// A stored timestamp for a table: `2026-11-26 09:09` in its own offset, or as stored.
+pub(crate) fn short_time(text: Option<&str>) -> String {
+    match text {
+        None => "-".into(),
+        Some(t) => match parse_timestamp(t) {
+            Some(at) => at.format("%Y-%m-%d %H:%M").to_string(),
+            None => t.to_string(),
+        },
+    }
+}
+
+/// Sort key for "most recent first": unreadable or missing times sort last.
+pub(crate) fn recency(text: Option<&str>) -> Option<DateTime<FixedOffset>> {
+    text.and_then(parse_timestamp)
+}
+
+/// `Some("x")` → "x", `None` → "-".
+pub(crate) fn or_dash(text: Option<&str>) -> String {
+    text.unwrap_or("-").to_string()
+}

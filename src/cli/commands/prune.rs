@@ -1,0 +1,167 @@
+//! `mamfast state prune`: remove stale processed entries (status-aware) and, with a TTL,
+//! failed entries older than it. Built to run unattended: `--quiet` and `--json` for cron.
+
+use std::time::Duration;
+
+use clap::Args;
+use serde::Serialize;
+
+use super::path_exists;
+use crate::cli::Ctx;
+use crate::config::parse_duration;
+use crate::error::{Error, Result};
+use crate::state::ops::{expired_failed, find_stale_entries, ExpiredFailed, StaleEntry};
+use crate::store::Outcome;
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Only stale processed entries; ignore the failed-entry TTL from the configuration
+    #[arg(long, conflicts_with = "failed_older_than")]
+    pub stale_only: bool,
+    /// Also remove failed entries whose last failure is older than this (30d, 12h, 2w, or days)
+    #[arg(long, value_name = "DUR")]
+    pub failed_older_than: Option<String>,
+    /// Print a JSON report: {"dry_run", "stale", "expired_failed", "removed"}
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Serialize)]
+struct StaleJson<'a> {
+    id: &'a str,
+    missing: &'a [&'static str],
+    status: String,
+    title: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct ExpiredJson<'a> {
+    failed_at: &'a str,
+    id: &'a str,
+    title: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct Removed {
+    failed: usize,
+    processed: usize,
+}
+
+#[derive(Serialize)]
+struct PruneJson<'a> {
+    dry_run: bool,
+    expired_failed: Vec<ExpiredJson<'a>>,
+    removed: Removed,
+    stale: Vec<StaleJson<'a>>,
+}
+
+pub fn run(ctx: &Ctx, args: PruneArgs) -> Result<i32> {
+    let ttl = failed_ttl(ctx, &args)?;
+    let now = ctx.now()?;
+    let (stale, expired) = ctx.store().update(|state| {
+        let stale = find_stale_entries(state, path_exists);
+        let expired = match ttl {
+            Some(ttl) => expired_failed(state, ttl, now),
+            None => Vec::new(),
+        };
+        for entry in &stale {
+            state.processed.remove(&entry.id);
+        }
+        for entry in &expired {
+            state.failed.remove(&entry.id);
+        }
+        let found = (stale, expired);
+        Ok(if found.0.is_empty() && found.1.is_empty() {
+            Outcome::Unchanged(found)
+        } else {
+            Outcome::Changed(found)
+        })
+    })?;
+    report(ctx, &args, ttl, &stale, &expired);
+    Ok(0)
+}
+
+/// The TTL for failed entries: the flag, else `state.failed_ttl`, none with --stale-only.
+fn failed_ttl(ctx: &Ctx, args: &PruneArgs) -> Result<Option<Duration>> {
+    if args.stale_only {
+        return Ok(None);
+    }
+    match &args.failed_older_than {
+        Some(text) => parse_duration(text, true).map(Some).map_err(|why| {
+            Error::Usage(format!(
+                "invalid value for --failed-older-than: {why}\n\
+                 expected a duration such as 30d, 12h, 90m, 2w, or a number of days"
+            ))
+        }),
+        None => Ok(ctx.settings.failed_ttl),
+    }
+}
+
+fn report(
+    ctx: &Ctx,
+    args: &PruneArgs,
+    ttl: Option<Duration>,
+    stale: &[StaleEntry],
+    expired: &[ExpiredFailed],
+) {
+    let dry_run = ctx.dry_run();
+    if args.json {
+        let removed = |n: usize| if dry_run { 0 } else { n };
+        ctx.console.json(&PruneJson {
+            dry_run,
+            expired_failed: expired
+                .iter()
+                .map(|e| ExpiredJson {
+                    failed_at: &e.failed_at,
+                    id: &e.id,
+                    title: e.title.as_deref(),
+                })
+                .collect(),
+            removed: Removed {
+                failed: removed(expired.len()),
+                processed: removed(stale.len()),
+            },
+            stale: stale
+                .iter()
+                .map(|s| StaleJson {
+                    id: &s.id,
+                    missing: &s.missing,
+                    status: s.status.to_string(),
+                    title: s.title.as_deref(),
+                })
+                .collect(),
+        });
+        return;
+    }
+    let removing = ctx.did("remove", "removed");
+    for s in stale {
+        ctx.console.info(format!(
+            "{removing} {} ({}, {}): missing {}",
+            s.id,
+            s.status,
+            s.title.as_deref().unwrap_or("untitled"),
+            s.missing.join(", ")
+        ));
+    }
+    for e in expired {
+        ctx.console.info(format!(
+            "{removing} failed {} ({}): last failed {}",
+            e.id,
+            e.title.as_deref().unwrap_or("untitled"),
+            e.failed_at
+        ));
+    }
+    let failed_part = match ttl {
+        Some(ttl) => format!(
+            "{} failed entries older than {}",
+            expired.len(),
+            crate::config::format_duration(ttl)
+        ),
+        None => "no failed entries (no TTL: state.failed_ttl or --failed-older-than)".into(),
+    };
+    let verb = if dry_run { "Would remove" } else { "Removed" };
+    ctx.console.success(format!(
+        "{verb} {} stale processed entries and {failed_part}",
+        stale.len()
+    ));
+}

@@ -1,0 +1,101 @@
+//! `mamfast state restore <GENERATION>`: make a backup the main file; the current main
+//! becomes the newest backup (or, if corrupt, is moved aside).
+
+use clap::Args;
+
+use super::backups::label;
+use crate::cli::Ctx;
+use crate::error::{Error, Result};
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The backup to restore: .bak (or bak, 0), .bak.1 (or bak.1, 1), … as `state backups` lists
+    pub generation: String,
+}
+
+/// Reads `.bak` / `bak` / `0` → 0, `.bak.2` / `bak.2` / `2` → 2, and full file names.
+pub fn parse_generation(text: &str) -> Option<usize> {
+    let text = text.trim();
+    let rest = match text.rfind(".bak") {
+        Some(i) => &text[i + 4..],
+        None if text == "bak" => "",
+        None => return text.parse().ok(),
+    };
+    match rest {
+        "" => Some(0),
+        _ => rest.strip_prefix('.')?.parse().ok().filter(|n| *n > 0),
+    }
+}
+
+pub fn run(ctx: &Ctx, args: RestoreArgs) -> Result<i32> {
+    let generation = parse_generation(&args.generation).ok_or_else(|| {
+        Error::Usage(format!(
+            "invalid generation {:?}: expected .bak, .bak.1, … (see `mamfast state backups`)",
+            args.generation
+        ))
+    })?;
+    let store = ctx.store();
+    let source = store.backup_path(generation);
+    if ctx.dry_run() {
+        // Validate without changing anything, so a dry run says whether it would work.
+        let found = store
+            .generations()
+            .into_iter()
+            .find(|g| g.generation == Some(generation));
+        match found.map(|g| (g.exists, g.summary)) {
+            Some((true, Ok(summary))) => ctx.console.info(format!(
+                "would restore {} ({} processed, {} failed) as {}",
+                source.display(),
+                summary.processed,
+                summary.failed,
+                store.path().display()
+            )),
+            Some((true, Err(why))) => {
+                return Err(Error::Data(format!(
+                    "{} is not a valid state file: {why}",
+                    source.display()
+                )))
+            }
+            _ => {
+                return Err(Error::Usage(format!(
+                    "{} does not exist; `mamfast state backups` lists the generations",
+                    source.display()
+                )))
+            }
+        }
+        return Ok(0);
+    }
+    store.restore(generation)?;
+    ctx.console.success(format!(
+        "restored {} ({}) as {}; the previous main file is now {}",
+        label(Some(generation)),
+        source.display(),
+        store.path().display(),
+        store.backup_path(0).display()
+    ));
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_generation;
+
+    #[test]
+    fn generations_are_read_in_every_spelling() {
+        for (text, expected) in [
+            (".bak", Some(0)),
+            ("bak", Some(0)),
+            ("0", Some(0)),
+            (".bak.1", Some(1)),
+            ("bak.2", Some(2)),
+            ("3", Some(3)),
+            ("/x/processed.json.bak.4", Some(4)),
+            ("processed.json.bak", Some(0)),
+            (".bak.0", None),
+            ("latest", None),
+            (".bak.x", None),
+        ] {
+            assert_eq!(parse_generation(text), expected, "{text}");
+        }
+    }
+}

@@ -1,0 +1,36 @@
+//! `mamfast state retry <ID>`: remove a release from `failed`, so the pipeline tries it again
+//! with its retry count starting over.
+
+use clap::Args;
+
+use crate::cli::Ctx;
+use crate::error::Result;
+use crate::state::ops::clear_failed;
+use crate::store::Outcome;
+
+#[derive(Debug, Args)]
+pub struct RetryArgs {
+    /// The release's ID (its ASIN, or its source directory)
+    pub id: String,
+}
+
+pub fn run(ctx: &Ctx, args: RetryArgs) -> Result<i32> {
+    let removed = ctx.store().update(|state| {
+        Ok(match clear_failed(state, &args.id) {
+            Some(entry) => Outcome::Changed(Some(entry)),
+            None => Outcome::Unchanged(None),
+        })
+    })?;
+    match removed {
+        Some(entry) => ctx.console.success(format!(
+            "{}: {} from failed (after {} failure(s)); it will be retried on the next run",
+            args.id,
+            ctx.did("remove", "removed"),
+            entry.retry_count.unwrap_or(0)
+        )),
+        None => ctx
+            .console
+            .info(format!("{}: not found in failed", args.id)),
+    }
+    Ok(0)
+}

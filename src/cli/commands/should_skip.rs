@@ -1,0 +1,44 @@
+//! `mamfast state should-skip <ID> <STAGE>`: exit 0 if the stage is done and its artifact
+//! still exists, 1 if it must run. For shell pipelines: `mamfast state should-skip X staged || stage X`.
+
+use clap::Args;
+
+use super::checkpoint::parse_stage;
+use super::path_exists;
+use crate::cli::Ctx;
+use crate::error::{exit, Result};
+use crate::state::ops::{skip_decision, SkipDecision};
+use crate::state::Stage;
+
+#[derive(Debug, Args)]
+pub struct ShouldSkipArgs {
+    /// The release's ID (its ASIN, or its source directory)
+    pub id: String,
+    /// The stage: staged, metadata, torrent or uploaded
+    #[arg(value_parser = parse_stage)]
+    pub stage: Stage,
+}
+
+pub fn run(ctx: &Ctx, args: ShouldSkipArgs) -> Result<i32> {
+    let state = ctx.store().read()?;
+    let decision = skip_decision(&state, &args.id, args.stage, path_exists);
+    let stage = args.stage.name();
+    let why = match &decision {
+        SkipDecision::Done { at } => format!("skip: {stage} done at {at}"),
+        SkipDecision::NoIdentifier => "run: no ID given".to_string(),
+        SkipDecision::NoEntry => format!("run: {} is not in processed", args.id),
+        SkipDecision::NoCheckpoint => format!("run: no {stage} checkpoint"),
+        SkipDecision::ArtifactUnknown { field } => {
+            format!("run: {stage} done but no {field} recorded")
+        }
+        SkipDecision::ArtifactMissing { field, path } => {
+            format!("run: {stage} done but {field} {path} is gone")
+        }
+    };
+    ctx.console.info(format!("{}: {why}", args.id));
+    Ok(if decision.skip() {
+        exit::OK
+    } else {
+        exit::FAILURE
+    })
+}

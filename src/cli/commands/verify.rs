@@ -1,0 +1,189 @@
+//! `mamfast state verify`: load and validate the state without changing anything, and report
+//! what an operator should know. Exit 65 when the state is not usable.
+
+use clap::Args;
+use serde::Serialize;
+
+use super::backups::label;
+use super::path_exists;
+use crate::cli::Ctx;
+use crate::error::{exit, Result};
+use crate::state::ops::find_stale_entries;
+use crate::state::time::parse_timestamp;
+use crate::state::{State, Status, CURRENT_VERSION};
+use crate::store::{Source, Store, StoreOptions};
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Print {"usable", "file", "source", "version", "processed", "failed", "problems"}
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct Problem {
+    message: String,
+    severity: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    failed: usize,
+    file: String,
+    problems: Vec<Problem>,
+    processed: usize,
+    source: String,
+    usable: bool,
+    version: Option<u64>,
+}
+
+pub fn run(ctx: &Ctx, args: VerifyArgs) -> Result<i32> {
+    // A dry-run store recovers in memory only: verifying never moves or writes a file.
+    let store = Store::new(
+        ctx.settings.state_file.clone(),
+        StoreOptions {
+            backup_depth: ctx.settings.backup_depth,
+            lock_timeout: ctx.settings.lock_timeout,
+            dry_run: true,
+        },
+    )
+    .with_notices(|_| {});
+    let mut problems = Vec::new();
+    for g in store.generations() {
+        if let (true, Err(why)) = (g.exists, &g.summary) {
+            problems.push(Problem {
+                severity: "warning",
+                message: format!(
+                    "{} ({}) is not valid: {why}",
+                    label(g.generation),
+                    g.path.display()
+                ),
+            });
+        }
+    }
+    let mut report = Report {
+        failed: 0,
+        file: store.path().display().to_string(),
+        problems,
+        processed: 0,
+        source: "none".into(),
+        usable: false,
+        version: None,
+    };
+    let outcome = store.read_loaded();
+    let failure = match outcome {
+        Ok(loaded) => {
+            report.usable = true;
+            report.source = match &loaded.source {
+                Source::Main => "main".into(),
+                Source::Missing => "missing".into(),
+                Source::Backup { generation, .. } => label(Some(*generation)),
+            };
+            if let Source::Backup { generation, .. } = &loaded.source {
+                report.problems.push(Problem {
+                    severity: "warning",
+                    message: format!(
+                        "the next command will move the main file aside and restore {}",
+                        label(Some(*generation))
+                    ),
+                });
+            }
+            if let Some(from) = loaded.migrated_from {
+                report.problems.push(Problem {
+                    severity: "info",
+                    message: format!(
+                        "schema version {from}: migrated in memory, written as version \
+                         {CURRENT_VERSION} on the next change"
+                    ),
+                });
+            }
+            check_content(&loaded.state, &mut report.problems);
+            report.version = Some(loaded.state.version);
+            report.processed = loaded.state.processed.len();
+            report.failed = loaded.state.failed.len();
+            None
+        }
+        Err(err) => {
+            report.problems.push(Problem {
+                severity: "error",
+                message: err.to_string(),
+            });
+            Some(err)
+        }
+    };
+    if args.json {
+        ctx.console.json(&report);
+    } else {
+        print_report(ctx, &report);
+    }
+    match failure {
+        // The JSON report already holds the error; its exit code still tells.
+        Some(err) if args.json => Ok(err.exit_code()),
+        Some(err) => Err(err),
+        None => Ok(exit::OK),
+    }
+}
+
+fn print_report(ctx: &Ctx, report: &Report) {
+    for p in report.problems.iter().filter(|p| p.severity != "error") {
+        match p.severity {
+            "warning" => ctx.console.warn(&p.message),
+            _ => ctx.console.info(&p.message),
+        }
+    }
+    if let Some(version) = report.version {
+        ctx.console.success(format!(
+            "{}: usable (from {}, version {version}, {} processed, {} failed)",
+            report.file, report.source, report.processed, report.failed
+        ));
+    }
+}
+
+/// What is odd but not fatal inside a state that loaded.
+fn check_content(state: &State, problems: &mut Vec<Problem>) {
+    let mut note = |severity, message| problems.push(Problem { severity, message });
+    for (id, entry) in &state.processed {
+        if let Some(Status::Unknown(name)) = &entry.status {
+            note(
+                "info",
+                format!("processed {id}: unknown status {name:?} (kept as it is)"),
+            );
+        }
+        let mut times = vec![("processed_at", entry.processed_at.as_deref())];
+        if let Some(c) = &entry.checkpoints {
+            times.extend([
+                ("staged_at", c.staged_at.as_deref()),
+                ("metadata_at", c.metadata_at.as_deref()),
+                ("torrent_at", c.torrent_at.as_deref()),
+                ("uploaded_at", c.uploaded_at.as_deref()),
+            ]);
+        }
+        for (key, value) in times {
+            if let Some(text) = value.filter(|t| parse_timestamp(t).is_none()) {
+                note(
+                    "warning",
+                    format!("processed {id}: {key} {text:?} is not an ISO 8601 time"),
+                );
+            }
+        }
+        if state.failed.contains_key(id) {
+            note("info", format!("{id} is in both processed and failed"));
+        }
+    }
+    for (id, entry) in &state.failed {
+        if let Some(text) = entry
+            .failed_at
+            .as_deref()
+            .filter(|t| parse_timestamp(t).is_none())
+        {
+            note("warning", format!("failed {id}: failed_at {text:?} is not an ISO 8601 time (TTL pruning keeps it)"));
+        }
+    }
+    let stale = find_stale_entries(state, path_exists).len();
+    if stale > 0 {
+        note(
+            "info",
+            format!("{stale} processed entries miss a path their status needs; `mamfast state prune --dry-run` lists them"),
+        );
+    }
+}

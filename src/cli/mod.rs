@@ -1,0 +1,197 @@
+//! The command line: clap types for the global options and the command tree, and the
+//! context every command runs with. Each command lives in `commands/<name>.rs`.
+
+pub mod commands;
+pub mod output;
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use chrono::{DateTime, FixedOffset};
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{Overrides, Settings};
+use crate::error::{Error, Result};
+use crate::state::time::{format_timestamp, local_now};
+use crate::store::{Store, StoreOptions};
+use output::{ColorChoice, Console};
+
+/// Keeps processed.json, the state of an audiobook upload pipeline, safe.
+#[derive(Debug, Parser)]
+#[command(name = "mamfast", version, propagate_version = true)]
+#[command(about = "Keeps processed.json, the state of an audiobook upload pipeline, safe")]
+#[command(
+    after_help = "Exit codes: 0 ok, 1 should-skip says run, 2 usage, 65 data, \
+73 cannot create output, 74 I/O, 75 lock timeout, 78 configuration."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes, before or after its name.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Config file to use instead of the system and user ones (must exist)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// State file to use (overrides state.file)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub state_file: Option<PathBuf>,
+    /// Show what would change, change nothing (not even a backup)
+    #[arg(short = 'n', long, global = true)]
+    pub dry_run: bool,
+    /// Colour messages: auto (terminal and no NO_COLOR), always, never
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    pub color: ColorChoice,
+    /// Print nothing on success (errors and warnings still go to stderr)
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Say more about what happens
+    #[arg(short, long, global = true, conflicts_with = "quiet")]
+    pub verbose: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Read and change the state file
+    State(StateArgs),
+    /// Show the configuration in effect
+    Config(ConfigArgs),
+    /// List the external commands (plugins) found
+    Plugins(commands::plugins::PluginsArgs),
+    /// Print a shell completion script
+    Completions(commands::completions::CompletionsArgs),
+    /// Runs mamfast-<NAME> (a plugin)
+    #[command(external_subcommand)]
+    External(Vec<OsString>),
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct StateArgs {
+    #[command(subcommand)]
+    pub command: StateCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// Counts and the most recent entries of each kind
+    List(commands::list::ListArgs),
+    /// One entry, processed and failed
+    Show(commands::show::ShowArgs),
+    /// Remove stale processed entries and expired failed ones
+    Prune(commands::prune::PruneArgs),
+    /// Remove a release from failed so it is tried again
+    Retry(commands::retry::RetryArgs),
+    /// Remove a release from processed, checkpoints included
+    Clear(commands::clear::ClearArgs),
+    /// Write the whole state in its file format
+    Export(commands::export::ExportArgs),
+    /// Record a finished release
+    MarkProcessed(commands::mark::MarkProcessedArgs),
+    /// Record a failure
+    MarkFailed(commands::mark::MarkFailedArgs),
+    /// Record that a pipeline stage finished
+    Checkpoint(commands::checkpoint::CheckpointArgs),
+    /// Exit 0 if a stage is done and its artifact exists, 1 if it must run
+    ShouldSkip(commands::should_skip::ShouldSkipArgs),
+    /// The main file and every backup generation
+    Backups(commands::backups::BackupsArgs),
+    /// Make a backup generation the main file
+    Restore(commands::restore::RestoreArgs),
+    /// Load and validate the state; report problems
+    Verify(commands::verify::VerifyArgs),
+    /// Runs mamfast-state-<NAME> (a plugin)
+    #[command(external_subcommand)]
+    External(Vec<OsString>),
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    #[command(subcommand)]
+    pub command: ConfigCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// The effective configuration
+    Show(commands::config::ShowArgs),
+    /// The config files looked for, in order, and which exist
+    Path,
+}
+
+/// What every command runs with.
+pub struct Ctx {
+    pub settings: Settings,
+    pub console: Console,
+    pub global: GlobalArgs,
+}
+
+impl Ctx {
+    pub fn new(global: GlobalArgs) -> Result<Ctx> {
+        let console = Console::new(global.color, global.quiet, global.verbose);
+        let settings = Settings::load(&global.overrides())?;
+        Ok(Ctx {
+            settings,
+            console,
+            global,
+        })
+    }
+
+    /// The store, its warnings going to the console.
+    pub fn store(&self) -> Store {
+        let console = self.console;
+        Store::new(
+            self.settings.state_file.clone(),
+            StoreOptions {
+                backup_depth: self.settings.backup_depth,
+                lock_timeout: self.settings.lock_timeout,
+                dry_run: self.settings.dry_run,
+            },
+        )
+        .with_notices(move |notice| console.warn(notice.to_string()))
+    }
+
+    pub fn dry_run(&self) -> bool {
+        self.settings.dry_run
+    }
+
+    /// Now, from `MAMFAST_NOW` when set (fixed clock for tests and replays), else the clock.
+    pub fn now(&self) -> Result<DateTime<FixedOffset>> {
+        match std::env::var("MAMFAST_NOW") {
+            Ok(text) if !text.is_empty() => DateTime::parse_from_rfc3339(&text).map_err(|e| {
+                Error::Config(format!(
+                    "invalid value for MAMFAST_NOW: {text:?} is not an RFC 3339 time ({e}); \
+                     expected e.g. 2026-11-26T10:00:00+00:00, or unset it"
+                ))
+            }),
+            _ => Ok(local_now()),
+        }
+    }
+
+    pub fn now_text(&self) -> Result<String> {
+        Ok(format_timestamp(self.now()?))
+    }
+
+    /// "would remove" in a dry run, else "removed": `ctx.did("remove", "removed")`.
+    pub fn did(&self, verb: &str, past: &str) -> String {
+        if self.dry_run() {
+            format!("would {verb}")
+        } else {
+            past.to_string()
+        }
+    }
+}
+
+impl GlobalArgs {
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            config: self.config.clone(),
+            state_file: self.state_file.clone(),
+            dry_run: self.dry_run,
+        }
+    }
+}

@@ -1,0 +1,27 @@
+//! Runs the transcripts in `cmd-tests/`: every command's output as an operator sees it.
+//!
+//! Hermetic: the variables a developer's shell may carry (`MAMFAST_*`, `XDG_*`, `NO_COLOR`,
+//! `COLUMNS`) are removed before any case runs, `HOME` points at a directory that does not
+//! exist, the clock is fixed (`MAMFAST_NOW`, `TZ=UTC`) and so is the width (`COLUMNS`).
+//! Each case with a `.in/` directory runs in a sandboxed copy of it (`.out/` holds the files
+//! expected afterwards).
+
+#[test]
+fn cli_transcripts() {
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy().into_owned();
+        if key.starts_with("MAMFAST_") || key.starts_with("XDG_") || key == "NO_COLOR" {
+            std::env::remove_var(&key);
+        }
+    }
+    let plugins = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("cmd-tests/bin");
+    let path = format!("{}:/usr/bin:/bin", plugins.display());
+    trycmd::TestCases::new()
+        .env("HOME", "/nonexistent/home")
+        .env("TZ", "UTC")
+        .env("COLUMNS", "100")
+        .env("MAMFAST_NOW", "2026-11-26T10:00:00+00:00")
+        .env("PATH", path)
+        .case("cmd-tests/*.trycmd")
+        .case("cmd-tests/*.toml");
+}
