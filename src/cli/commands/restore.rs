@@ -16,14 +16,16 @@ pub struct RestoreArgs {
 /// Reads `.bak` / `bak` / `0` → 0, `.bak.2` / `bak.2` / `2` → 2, and full file names.
 pub fn parse_generation(text: &str) -> Option<usize> {
     let text = text.trim();
-    let rest = match text.rfind(".bak") {
-        Some(i) => &text[i + 4..],
-        None if text == "bak" => "",
-        None => return text.parse().ok(),
-    };
-    match rest {
+    if let Ok(n) = text.parse() {
+        return Some(n);
+    }
+    let at = text.rfind("bak")?;
+    if at > 0 && !text[..at].ends_with('.') {
+        return None;
+    }
+    match &text[at + 3..] {
         "" => Some(0),
-        _ => rest.strip_prefix('.')?.parse().ok().filter(|n| *n > 0),
+        rest => rest.strip_prefix('.')?.parse().ok().filter(|n| *n > 0),
     }
 }
 
