@@ -49,7 +49,7 @@ pub enum Error {
     #[error(
         "illegal status transition for {id}: {from} -> {to}\n\
          allowed from {from}: {allowed}\n\
-         Use --force to record it anyway."
+         Nothing was changed. Use --force to record it anyway."
     )]
     IllegalTransition {
         id: String,
@@ -81,11 +81,11 @@ pub enum Error {
 
     /// Another process held the lock longer than `state.lock_timeout` (exit 75).
     #[error(
-        "could not lock {lock_file} within {}: {}\n\
+        "could not lock {lock_file} within {}: held by {}\n\
          Another mamfast or the Python tool is writing the state. Try again later, or raise \
          state.lock_timeout (MAMFAST_LOCK_TIMEOUT).",
         humantime::format_duration(*.waited),
-        .holder.as_deref().unwrap_or("holder unknown")
+        .holder.as_deref().unwrap_or("another process")
     )]
     LockTimeout {
         lock_file: PathBuf,

@@ -134,6 +134,7 @@ impl Ctx {
     pub fn new(global: GlobalArgs) -> Result<Ctx> {
         let console = Console::new(global.color, global.quiet, global.verbose);
         let settings = Settings::load(&global.overrides())?;
+        console.detail(settings_summary(&settings));
         Ok(Ctx {
             settings,
             console,
@@ -184,6 +185,25 @@ impl Ctx {
             past.to_string()
         }
     }
+}
+
+/// What `--verbose` says first: the config files read and the state file in use.
+fn settings_summary(settings: &Settings) -> String {
+    let files: Vec<String> = settings
+        .config_files
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    format!(
+        "config: {}\nstate file: {} ({})",
+        if files.is_empty() {
+            "no file".to_string()
+        } else {
+            files.join(", ")
+        },
+        settings.state_file.display(),
+        settings.origin("state.file")
+    )
 }
 
 impl GlobalArgs {

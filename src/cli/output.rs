@@ -138,9 +138,11 @@ where
         builder.push_record(row.into_iter().map(|c| c.into().replace(['\n', '\t'], " ")));
     }
     let mut table = builder.build();
-    table
-        .with(Style::blank())
-        .with(Width::truncate(width).priority(PriorityMax::right()));
+    table.with(Style::blank()).with(
+        Width::truncate(width)
+            .suffix("…")
+            .priority(PriorityMax::right()),
+    );
     let mut text = String::new();
     for line in table.to_string().lines() {
         text.push_str(line.trim_end());
@@ -181,6 +183,34 @@ mod tests {
             assert_eq!(line, line.trim_end());
         }
         assert!(text.starts_with(" ID"), "{text}");
+    }
+
+    #[test]
+    fn a_cut_cell_ends_in_an_ellipsis_and_short_ones_are_left_alone() {
+        let rows = vec![
+            vec![
+                "B1",
+                "a very long title that will not fit in a narrow terminal",
+            ],
+            vec!["B2", "short"],
+        ];
+        let text = render_table(&["ID", "TITLE"], rows, 30);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[1].ends_with('…'), "{text}");
+        assert!(lines[2].ends_with("short"), "{text}");
+        // Wide characters count double and are never split.
+        let rows = vec![vec!["B3", "転生したらスライムだった件 1 — a long title"]];
+        let text = render_table(&["ID", "TITLE"], rows, 30);
+        for line in text.lines() {
+            assert!(unicode_width(line) <= 30, "{line:?}");
+        }
+        assert!(text.lines().nth(1).unwrap().ends_with('…'), "{text}");
+    }
+
+    fn unicode_width(text: &str) -> usize {
+        text.chars()
+            .map(|c| if (c as u32) >= 0x1100 { 2 } else { 1 })
+            .sum()
     }
 
     #[test]

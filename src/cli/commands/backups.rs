@@ -39,54 +39,51 @@ struct GenerationJson<'a> {
 }
 
 pub fn run(ctx: &Ctx, args: BackupsArgs) -> Result<i32> {
-    let generations = ctx.store().generations();
+    let store = ctx.store();
+    let generations = store.generations();
     if args.json {
         let docs: Vec<GenerationJson> = generations.iter().map(to_json).collect();
         ctx.console.json(&docs);
         return Ok(0);
     }
-    // Every generation lives in one directory: name it once, show file names in the table.
-    if let Some(dir) = generations.first().and_then(|g| g.path.parent()) {
-        ctx.console.data(format!("{}:\n", dir.display()));
-    }
-    let rows = generations.iter().map(|g| {
-        let (status, version, processed, failed) = match (&g.summary, g.exists) {
-            (_, false) => ("missing".to_string(), "-".into(), "-".into(), "-".into()),
-            (Ok(s), true) => (
-                "ok".to_string(),
-                s.version.to_string(),
-                s.processed.to_string(),
-                s.failed.to_string(),
-            ),
-            (Err(why), true) => (
-                format!("invalid: {why}"),
-                "-".into(),
-                "-".into(),
-                "-".into(),
-            ),
-        };
-        vec![
-            label(g.generation),
-            g.path.file_name().map_or_else(
-                || g.path.display().to_string(),
-                |n| n.to_string_lossy().into_owned(),
-            ),
-            version,
-            processed,
-            failed,
-            g.size.map_or("-".into(), |s| s.to_string()),
-            g.modified.map_or("-".into(), |m| {
-                DateTime::<Local>::from(m)
-                    .format("%Y-%m-%d %H:%M:%S")
-                    .to_string()
-            }),
-            status,
-        ]
-    });
+    // The main file is named once above the table; each row is a generation of it, by the
+    // name `state restore` takes. Why a file is invalid goes below the table, uncut.
+    ctx.console.data(format!("{}\n", store.path().display()));
+    let mut reasons = Vec::new();
+    let rows: Vec<Vec<String>> = generations
+        .iter()
+        .map(|g| {
+            let (status, version, processed, failed) = match (&g.summary, g.exists) {
+                (_, false) => ("missing", "-".into(), "-".into(), "-".into()),
+                (Ok(s), true) => (
+                    "ok",
+                    s.version.to_string(),
+                    s.processed.to_string(),
+                    s.failed.to_string(),
+                ),
+                (Err(why), true) => {
+                    reasons.push(format!("{}: {why}\n", label(g.generation)));
+                    ("invalid", "-".into(), "-".into(), "-".into())
+                }
+            };
+            vec![
+                label(g.generation),
+                version,
+                processed,
+                failed,
+                g.size.map_or("-".into(), |s| s.to_string()),
+                g.modified.map_or("-".into(), |m| {
+                    DateTime::<Local>::from(m)
+                        .format("%Y-%m-%d %H:%M:%S")
+                        .to_string()
+                }),
+                status.to_string(),
+            ]
+        })
+        .collect();
     ctx.console.table(
         &[
             "GENERATION",
-            "FILE",
             "VERSION",
             "PROCESSED",
             "FAILED",
@@ -96,6 +93,9 @@ pub fn run(ctx: &Ctx, args: BackupsArgs) -> Result<i32> {
         ],
         rows,
     );
+    if !reasons.is_empty() {
+        ctx.console.data(format!("\n{}", reasons.concat()));
+    }
     Ok(0)
 }
 

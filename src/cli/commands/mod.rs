@@ -84,7 +84,24 @@ pub(crate) fn recency(text: Option<&str>) -> Option<DateTime<FixedOffset>> {
     text.and_then(parse_timestamp)
 }
 
+/// `1 entry`, `2 entries`: a count with its noun in the right number.
+pub(crate) fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// `Some("x")` → "x", `None` → "-".
 pub(crate) fn or_dash(text: Option<&str>) -> String {
     text.unwrap_or("-").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_take_the_right_number() {
+        assert_eq!(count(0, "entry", "entries"), "0 entries");
+        assert_eq!(count(1, "entry", "entries"), "1 entry");
+        assert_eq!(count(2, "entry", "entries"), "2 entries");
+    }
 }

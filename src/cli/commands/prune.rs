@@ -6,9 +6,9 @@ use std::time::Duration;
 use clap::Args;
 use serde::Serialize;
 
-use super::path_exists;
+use super::{count, path_exists};
 use crate::cli::Ctx;
-use crate::config::parse_duration;
+use crate::config::{format_duration, parse_duration};
 use crate::error::{Error, Result};
 use crate::state::ops::{expired_failed, find_stale_entries, ExpiredFailed, StaleEntry};
 use crate::store::Outcome;
@@ -87,12 +87,9 @@ fn failed_ttl(ctx: &Ctx, args: &PruneArgs) -> Result<Option<Duration>> {
         return Ok(None);
     }
     match &args.failed_older_than {
-        Some(text) => parse_duration(text, true).map(Some).map_err(|why| {
-            Error::Usage(format!(
-                "invalid value for --failed-older-than: {why}\n\
-                 expected a duration such as 30d, 12h, 90m, 2w, or a number of days"
-            ))
-        }),
+        Some(text) => parse_duration(text, true)
+            .map(Some)
+            .map_err(|why| Error::Usage(format!("invalid value for --failed-older-than: {why}"))),
         None => Ok(ctx.settings.failed_ttl),
     }
 }
@@ -151,17 +148,60 @@ fn report(
             e.failed_at
         ));
     }
-    let failed_part = match ttl {
-        Some(ttl) => format!(
-            "{} failed entries older than {}",
-            expired.len(),
-            crate::config::format_duration(ttl)
-        ),
-        None => "no failed entries (no TTL: state.failed_ttl or --failed-older-than)".into(),
-    };
-    let verb = if dry_run { "Would remove" } else { "Removed" };
-    ctx.console.success(format!(
-        "{verb} {} stale processed entries and {failed_part}",
-        stale.len()
+    ctx.console.success(summary(
+        dry_run,
+        args.stale_only,
+        ttl,
+        stale.len(),
+        expired.len(),
     ));
+}
+
+/// The last line of a prune: what was (or would be) removed, and why failed entries were kept.
+fn summary(
+    dry_run: bool,
+    stale_only: bool,
+    ttl: Option<Duration>,
+    stale: usize,
+    expired: usize,
+) -> String {
+    let verb = if dry_run { "Would remove" } else { "Removed" };
+    let stale = count(stale, "stale processed entry", "stale processed entries");
+    match ttl {
+        Some(ttl) => format!(
+            "{verb} {stale} and {} older than {}",
+            count(expired, "failed entry", "failed entries"),
+            format_duration(ttl)
+        ),
+        None if stale_only => {
+            format!("{verb} {stale}; failed entries not considered (--stale-only)")
+        }
+        None => format!(
+            "{verb} {stale}; failed entries are kept (no TTL: set state.failed_ttl or pass \
+             --failed-older-than)"
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_counts_in_words_and_says_why_failed_entries_stay() {
+        let day = Some(Duration::from_secs(86_400 * 30));
+        assert_eq!(
+            summary(false, false, day, 1, 2),
+            "Removed 1 stale processed entry and 2 failed entries older than 30d"
+        );
+        assert_eq!(
+            summary(true, false, day, 0, 1),
+            "Would remove 0 stale processed entries and 1 failed entry older than 30d"
+        );
+        assert_eq!(
+            summary(false, true, None, 2, 0),
+            "Removed 2 stale processed entries; failed entries not considered (--stale-only)"
+        );
+        assert!(summary(false, false, None, 0, 0).contains("no TTL: set state.failed_ttl"));
+    }
 }

@@ -67,13 +67,27 @@ pub fn run(ctx: &Ctx, args: RestoreArgs) -> Result<i32> {
         }
         return Ok(0);
     }
+    // What becomes of the current main file, for the message only: a corrupt one is moved
+    // aside (the store says where in a warning), a valid one becomes .bak unless no backups
+    // are kept.
+    let main_was_valid = store
+        .generations()
+        .first()
+        .is_some_and(|g| g.exists && g.summary.is_ok());
     store.restore(generation)?;
+    let previous = match (main_was_valid, ctx.settings.backup_depth) {
+        (false, _) => String::new(),
+        (true, 0) => {
+            "; the previous main file was replaced (state.backup_depth is 0: no backups are kept)"
+                .into()
+        }
+        (true, _) => format!("; the previous main file is now {}", label(Some(0))),
+    };
     ctx.console.success(format!(
-        "restored {} ({}) as {}; the previous main file is now {}",
+        "restored {} ({}) as {}{previous}",
         label(Some(generation)),
         source.display(),
         store.path().display(),
-        store.backup_path(0).display()
     ));
     Ok(0)
 }

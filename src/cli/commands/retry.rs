@@ -3,6 +3,7 @@
 
 use clap::Args;
 
+use super::count;
 use crate::cli::Ctx;
 use crate::error::Result;
 use crate::state::ops::clear_failed;
@@ -23,10 +24,14 @@ pub fn run(ctx: &Ctx, args: RetryArgs) -> Result<i32> {
     })?;
     match removed {
         Some(entry) => ctx.console.success(format!(
-            "{}: {} from failed (after {} failure(s)); it will be retried on the next run",
+            "{}: {} from failed (after {}); it will be retried on the next run",
             args.id,
             ctx.did("remove", "removed"),
-            entry.retry_count.unwrap_or(0)
+            count(
+                entry.retry_count.unwrap_or(0) as usize,
+                "failure",
+                "failures"
+            )
         )),
         None => ctx
             .console

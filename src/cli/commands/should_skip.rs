@@ -26,7 +26,7 @@ pub fn run(ctx: &Ctx, args: ShouldSkipArgs) -> Result<i32> {
     let why = match &decision {
         SkipDecision::Done { at } => format!("skip: {stage} done at {at}"),
         SkipDecision::NoIdentifier => "run: no ID given".to_string(),
-        SkipDecision::NoEntry => format!("run: {} is not in processed", args.id),
+        SkipDecision::NoEntry => "run: not in processed".to_string(),
         SkipDecision::NoCheckpoint => format!("run: no {stage} checkpoint"),
         SkipDecision::ArtifactUnknown { field } => {
             format!("run: {stage} done but no {field} recorded")

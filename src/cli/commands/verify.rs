@@ -5,7 +5,7 @@ use clap::Args;
 use serde::Serialize;
 
 use super::backups::label;
-use super::path_exists;
+use super::{count, path_exists};
 use crate::cli::Ctx;
 use crate::error::{exit, Result};
 use crate::state::ops::find_stale_entries;
@@ -125,7 +125,10 @@ pub fn run(ctx: &Ctx, args: VerifyArgs) -> Result<i32> {
 }
 
 fn print_report(ctx: &Ctx, report: &Report) {
-    for p in report.problems.iter().filter(|p| p.severity != "error") {
+    // When the state is unusable, the error names every file tried and why: the per-file
+    // warnings would only say it twice.
+    let shown = |p: &&Problem| p.severity != "error" && (report.usable || p.severity != "warning");
+    for p in report.problems.iter().filter(shown) {
         match p.severity {
             "warning" => ctx.console.warn(&p.message),
             _ => ctx.console.info(&p.message),
@@ -183,7 +186,11 @@ fn check_content(state: &State, problems: &mut Vec<Problem>) {
     if stale > 0 {
         note(
             "info",
-            format!("{stale} processed entries miss a path their status needs; `mamfast state prune --dry-run` lists them"),
+            format!(
+                "{} a path {} status needs; `mamfast state prune --dry-run` lists them",
+                count(stale, "processed entry misses", "processed entries miss"),
+                if stale == 1 { "its" } else { "their" }
+            ),
         );
     }
 }
