@@ -4,7 +4,8 @@
 //! `COLUMNS`) are removed before any case runs, `HOME` points at a directory that does not
 //! exist, the clock is fixed (`MAMFAST_NOW`, `TZ=UTC`) and so is the width (`COLUMNS`).
 //! Each case with a `.in/` directory runs in a sandboxed copy of it (`.out/` holds the files
-//! expected afterwards).
+//! expected afterwards). Besides `mamfast`, a case may run the helpers of `cmd-tests/bin/`
+//! registered below: `hold-lock` (runs mamfast while the lock is held) and `list-files`.
 
 #[test]
 fn cli_transcripts() {
@@ -16,7 +17,12 @@ fn cli_transcripts() {
     }
     let plugins = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("cmd-tests/bin");
     let path = format!("{}:/usr/bin:/bin", plugins.display());
+    // Helpers a case may run besides mamfast (trycmd silently skips a command it cannot
+    // resolve, so each one is registered by path).
+    let helpers = ["hold-lock", "list-files"].map(|name| (name, plugins.join(name)));
     trycmd::TestCases::new()
+        .register_bins(helpers)
+        .env("CMD_TESTS_MAMFAST", env!("CARGO_BIN_EXE_mamfast"))
         .env("HOME", "/nonexistent/home")
         .env("TZ", "UTC")
         .env("COLUMNS", "100")

@@ -4,9 +4,7 @@
 use std::io::{self, IsTerminal, Write};
 
 use serde::Serialize;
-use tabled::builder::Builder;
-use tabled::settings::peaker::PriorityMax;
-use tabled::settings::{Style, Width};
+use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 use crate::store::format::write_python_json;
 
@@ -126,29 +124,82 @@ impl Console {
     }
 }
 
-/// Renders rows under a header as plain aligned columns no wider than `width`.
+/// Space before the first column and between two columns.
+const LEFT: &str = " ";
+const GAP: &str = "   ";
+/// A column is never cut narrower than this.
+const MIN_COLUMN: usize = 4;
+
+/// Renders rows under a header as plain aligned columns no wider than `width` (in terminal
+/// cells: a CJK character counts two). When the table is too wide, the widest column is cut
+/// first; a cut cell ends in `…`, and a wide character is never split.
 pub fn render_table<R, C>(header: &[&str], rows: R, width: usize) -> String
 where
     R: IntoIterator<Item = Vec<C>>,
     C: Into<String>,
 {
-    let mut builder = Builder::default();
-    builder.push_record(header.iter().map(|h| h.to_string()));
-    for row in rows {
-        builder.push_record(row.into_iter().map(|c| c.into().replace(['\n', '\t'], " ")));
+    let mut table: Vec<Vec<String>> = vec![header.iter().map(|h| h.to_string()).collect()];
+    table.extend(rows.into_iter().map(|row| {
+        row.into_iter()
+            .map(|c| c.into().replace(['\n', '\t'], " "))
+            .collect()
+    }));
+    let columns = header.len();
+    let mut widths = vec![0; columns];
+    for row in &table {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.width());
+        }
     }
-    let mut table = builder.build();
-    table.with(Style::blank()).with(
-        Width::truncate(width)
-            .suffix("…")
-            .priority(PriorityMax::right()),
-    );
+    let overhead = LEFT.len() + GAP.len() * columns.saturating_sub(1);
+    while overhead + widths.iter().sum::<usize>() > width {
+        // The widest column that may still shrink (the rightmost of equals).
+        let Some((i, _)) = widths
+            .iter()
+            .enumerate()
+            .filter(|(_, w)| **w > MIN_COLUMN)
+            .max_by_key(|(i, w)| (**w, *i))
+        else {
+            break;
+        };
+        widths[i] -= 1;
+    }
     let mut text = String::new();
-    for line in table.to_string().lines() {
+    for row in &table {
+        let mut line = String::from(LEFT);
+        for (i, (cell, w)) in row.iter().zip(&widths).enumerate() {
+            if i > 0 {
+                line.push_str(GAP);
+            }
+            let cell = fit(cell, *w);
+            let pad = w.saturating_sub(cell.width());
+            line.push_str(&cell);
+            line.extend(std::iter::repeat_n(' ', pad));
+        }
         text.push_str(line.trim_end());
         text.push('\n');
     }
     text
+}
+
+/// `text` cut to at most `width` cells, ending in `…` when cut.
+fn fit(text: &str, width: usize) -> std::borrow::Cow<'_, str> {
+    if text.width() <= width {
+        return text.into();
+    }
+    let mut out = String::new();
+    let mut used = 0;
+    for c in text.chars() {
+        let w = c.width().unwrap_or(0);
+        if used + w + 1 > width {
+            break;
+        }
+        out.push(c);
+        used += w;
+    }
+    out.truncate(out.trim_end().len());
+    out.push('…');
+    out.into()
 }
 
 /// The terminal's width, else `COLUMNS`, else a fixed fallback: never panics without a tty.
@@ -170,6 +221,8 @@ fn terminal_width() -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use unicode_width::UnicodeWidthStr;
 
     #[test]
     fn tables_fit_the_width_and_trim_trailing_space() {
@@ -195,22 +248,34 @@ mod tests {
             vec!["B2", "short"],
         ];
         let text = render_table(&["ID", "TITLE"], rows, 30);
-        let lines: Vec<&str> = text.lines().collect();
-        assert!(lines[1].ends_with('…'), "{text}");
-        assert!(lines[2].ends_with("short"), "{text}");
-        // Wide characters count double and are never split.
-        let rows = vec![vec!["B3", "転生したらスライムだった件 1 — a long title"]];
-        let text = render_table(&["ID", "TITLE"], rows, 30);
-        for line in text.lines() {
-            assert!(unicode_width(line) <= 30, "{line:?}");
-        }
-        assert!(text.lines().nth(1).unwrap().ends_with('…'), "{text}");
+        assert_eq!(
+            text,
+            " ID   TITLE\n B1   a very long title that…\n B2   short\n"
+        );
     }
 
-    fn unicode_width(text: &str) -> usize {
-        text.chars()
-            .map(|c| if (c as u32) >= 0x1100 { 2 } else { 1 })
-            .sum()
+    #[test]
+    fn wide_characters_count_double_and_are_never_split() {
+        let rows = vec![vec!["B3", "転生したらスライムだった件 1"]];
+        for width in 12..40 {
+            let text = render_table(&["ID", "TITLE"], rows.clone(), width);
+            for line in text.lines() {
+                assert!(line.width() <= width.max(12), "{width}: {line:?}");
+                assert!(!line.contains('\u{FFFD}'), "{line:?}");
+            }
+        }
+        let text = render_table(&["ID", "TITLE"], rows, 15);
+        assert_eq!(text.lines().nth(1), Some(" B3   転生した…"));
+    }
+
+    #[test]
+    fn the_widest_column_is_cut_first_and_none_below_the_minimum() {
+        let rows = vec![vec!["aaaaaaaaaa", "bbbbbbbbbbbbbbbbbbbb"]];
+        let text = render_table(&["A", "B"], rows.clone(), 25);
+        assert_eq!(text.lines().nth(1), Some(" aaaaaaaaaa   bbbbbbbbbb…"));
+        // Too narrow for anything: columns stop at the minimum and the line overflows.
+        let text = render_table(&["A", "B"], rows, 5);
+        assert_eq!(text.lines().nth(1), Some(" aaa…   bbb…"));
     }
 
     #[test]
