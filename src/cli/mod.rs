@@ -70,7 +70,6 @@ pub enum Command {
 }
 
 #[derive(Debug, Args)]
-#[command(args_conflicts_with_subcommands = true)]
 pub struct StateArgs {
     #[command(subcommand)]
     pub command: StateCommand,
