@@ -63,7 +63,7 @@ pub enum Error {
     Data(String),
 
     /// An output file (export, --output) could not be created (exit 73).
-    #[error("cannot create {path}: {source}\nCheck that the directory exists and is writable.")]
+    #[error("cannot create {path}: {source}\n{}", create_hint(.source))]
     CannotCreate {
         path: PathBuf,
         #[source]
@@ -144,6 +144,17 @@ fn io_hint(err: &std::io::Error) -> &'static str {
     }
 }
 
+fn create_hint(err: &std::io::Error) -> &'static str {
+    match err.raw_os_error() {
+        Some(nix::libc::ENOENT) => "Create its directory first, or name a file in one that exists.",
+        Some(nix::libc::EISDIR) => "That is a directory: name a file to write.",
+        Some(nix::libc::EACCES | nix::libc::EPERM | nix::libc::EROFS) => {
+            "Check that its directory is writable, or name a file elsewhere."
+        }
+        _ => "Check that its directory exists and is writable.",
+    }
+}
+
 fn corrupt_message(file: &std::path::Path, tried: &[(PathBuf, String)]) -> String {
     let mut msg = format!(
         "{} is corrupt and no valid backup was found.\nFiles tried:\n",
@@ -188,6 +199,28 @@ mod tests {
         );
         assert_eq!(io.exit_code(), 74);
         assert!(io.to_string().contains("disk is full"));
+    }
+
+    #[test]
+    fn cannot_create_says_what_to_do_for_each_cause() {
+        let text = |errno| {
+            Error::CannotCreate {
+                path: "out/x.json".into(),
+                source: std::io::Error::from_raw_os_error(errno),
+            }
+            .to_string()
+        };
+        assert!(text(nix::libc::ENOENT).contains("Create its directory first"));
+        assert!(text(nix::libc::EISDIR).contains("name a file to write"));
+        assert!(text(nix::libc::EACCES).contains("writable"));
+        assert_eq!(
+            Error::CannotCreate {
+                path: "x".into(),
+                source: std::io::Error::from_raw_os_error(nix::libc::ENOENT)
+            }
+            .exit_code(),
+            73
+        );
     }
 
     #[test]

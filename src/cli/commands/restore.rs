@@ -38,57 +38,41 @@ pub fn run(ctx: &Ctx, args: RestoreArgs) -> Result<i32> {
     })?;
     let store = ctx.store();
     let source = store.backup_path(generation);
-    if ctx.dry_run() {
-        // Validate without changing anything, so a dry run says whether it would work.
-        let found = store
-            .generations()
-            .into_iter()
-            .find(|g| g.generation == Some(generation));
-        match found.map(|g| (g.exists, g.summary)) {
-            Some((true, Ok(summary))) => ctx.console.info(format!(
-                "would restore {} ({} processed, {} failed) as {}",
-                source.display(),
-                summary.processed,
-                summary.failed,
-                store.path().display()
-            )),
-            Some((true, Err(why))) => {
-                return Err(Error::Data(format!(
-                    "{} is not a valid state file: {why}",
-                    source.display()
-                )))
-            }
-            _ => {
-                return Err(Error::Usage(format!(
-                    "{} does not exist; `mamfast state backups` lists the generations",
-                    source.display()
-                )))
-            }
-        }
-        return Ok(0);
-    }
-    // What becomes of the current main file, for the message only: a corrupt one is moved
-    // aside (the store says where in a warning), a valid one becomes .bak unless no backups
-    // are kept.
-    let main_was_valid = store
-        .generations()
+    // For the message only: what the chosen backup holds, and what becomes of the current main
+    // file (a corrupt one is moved aside, and the store warns where; a valid one becomes .bak
+    // unless no backups are kept).
+    let generations = store.generations();
+    let main_was_valid = generations
         .first()
         .is_some_and(|g| g.exists && g.summary.is_ok());
+    let holds = generations
+        .iter()
+        .find(|g| g.generation == Some(generation))
+        .and_then(|g| g.summary.as_ref().ok())
+        .map_or(String::new(), |s| {
+            format!(" ({} processed, {} failed)", s.processed, s.failed)
+        });
+    // In a dry run the store checks everything and changes nothing: the same errors, no write.
     store.restore(generation)?;
     let previous = match (main_was_valid, ctx.settings.backup_depth) {
         (false, _) => String::new(),
         (true, 0) => {
-            "; the previous main file was replaced (state.backup_depth is 0: no backups are kept)"
+            "; the previous main file is replaced (state.backup_depth is 0: no backups are kept)"
                 .into()
         }
-        (true, _) => format!("; the previous main file is now {}", label(Some(0))),
+        (true, _) => format!("; the previous main file becomes {}", label(Some(0))),
     };
-    ctx.console.success(format!(
-        "restored {} ({}) as {}{previous}",
-        label(Some(generation)),
+    let text = format!(
+        "{} {}{holds} as {}{previous}",
+        ctx.did("restore", "restored"),
         source.display(),
         store.path().display(),
-    ));
+    );
+    if ctx.dry_run() {
+        ctx.console.info(text);
+    } else {
+        ctx.console.success(text);
+    }
     Ok(0)
 }
 
