@@ -163,14 +163,36 @@ fn corrupt_message(file: &std::path::Path, tried: &[(PathBuf, String)]) -> Strin
     for (path, why) in tried {
         msg.push_str(&format!("  {}: {}\n", path.display(), why));
     }
+    // Starting fresh means moving aside every file that was tried, or the next run would find
+    // the corrupt backups again.
+    let move_aside: Vec<String> = tried
+        .iter()
+        .filter(|(_, why)| why != "missing")
+        .map(|(path, _)| {
+            let from = shell_quote(&path.display().to_string());
+            let to = shell_quote(&format!("{}.broken", path.display()));
+            format!("mv {from} {to}")
+        })
+        .collect();
     msg.push_str(&format!(
         "Recovery options:\n\
          \x20 1. Restore from an external backup: cp <your backup> {file}\n\
          \x20 2. Inspect the files above; corrupt data is kept, never deleted.\n\
-         \x20 3. Start fresh (loses the recorded state): mv {file} {file}.broken",
-        file = file.display()
+         \x20 3. Start fresh (loses the recorded state): {}",
+        move_aside.join(" && "),
+        file = shell_quote(&file.display().to_string())
     ));
     msg
+}
+
+/// A word as a POSIX shell reads it: as it is when that is safe, else in single quotes.
+fn shell_quote(word: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "/._-+,:=@%".contains(c);
+    if !word.is_empty() && word.chars().all(safe) {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
 }
 
 #[cfg(test)]
@@ -236,5 +258,30 @@ mod tests {
         assert_eq!(err.exit_code(), 65);
         assert!(text.contains("/s/processed.json.bak: missing"), "{text}");
         assert!(text.contains("Recovery options"), "{text}");
+        // Starting fresh moves aside what exists, not what was missing.
+        assert!(
+            text.ends_with("mv /s/processed.json /s/processed.json.broken"),
+            "{text}"
+        );
+        let err = Error::Corrupt {
+            file: "/s/my state.json".into(),
+            tried: vec![
+                ("/s/my state.json".into(), "missing".into()),
+                ("/s/my state.json.bak".into(), "empty file".into()),
+                ("/s/my state.json.bak.1".into(), "EOF".into()),
+            ],
+        };
+        assert!(err.to_string().ends_with(
+            "mv '/s/my state.json.bak' '/s/my state.json.bak.broken' && \
+             mv '/s/my state.json.bak.1' '/s/my state.json.bak.1.broken'"
+        ));
+    }
+
+    #[test]
+    fn shell_quoting_leaves_plain_paths_alone() {
+        assert_eq!(shell_quote("/s/p.json"), "/s/p.json");
+        assert_eq!(shell_quote("/s/a b"), "'/s/a b'");
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+        assert_eq!(shell_quote(""), "''");
     }
 }
