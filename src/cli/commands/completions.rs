@@ -4,7 +4,7 @@
 use clap::{Args, CommandFactory};
 use clap_complete::Shell;
 
-use crate::cli::{Cli, Ctx};
+use crate::cli::Cli;
 use crate::error::Result;
 
 #[derive(Debug, Args)]
@@ -13,7 +13,8 @@ pub struct CompletionsArgs {
     pub shell: Shell,
 }
 
-pub fn run(_ctx: &Ctx, args: CompletionsArgs) -> Result<i32> {
+/// Needs no settings: a broken configuration does not stop completions from being installed.
+pub fn run(args: &CompletionsArgs) -> Result<i32> {
     let mut cmd = Cli::command();
     let mut out = Vec::new();
     clap_complete::generate(args.shell, &mut cmd, "mamfast", &mut out);

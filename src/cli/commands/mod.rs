@@ -28,12 +28,16 @@ use crate::state::time::parse_timestamp;
 
 /// Runs a parsed command line; the value is the process exit code.
 pub fn run(cli: Cli) -> Result<i32> {
-    if let Command::Config(ConfigArgs {
-        command: ConfigCommand::Path,
-    }) = &cli.command
-    {
-        let console = Console::new(cli.global.color, cli.global.quiet, cli.global.verbose);
-        return config::path(&cli.global, &console);
+    // These need no settings, so they work when the configuration itself is broken.
+    match &cli.command {
+        Command::Config(ConfigArgs {
+            command: ConfigCommand::Path,
+        }) => {
+            let console = Console::new(cli.global.color, cli.global.quiet, cli.global.verbose);
+            return config::path(&cli.global, &console);
+        }
+        Command::Completions(args) => return completions::run(args),
+        _ => {}
     }
     let ctx = Ctx::new(cli.global)?;
     match cli.command {
@@ -58,7 +62,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             ConfigCommand::Path => config::path(&ctx.global, &ctx.console),
         },
         Command::Plugins(args) => plugins::run(&ctx, args),
-        Command::Completions(args) => completions::run(&ctx, args),
+        Command::Completions(args) => completions::run(&args),
         Command::External(args) => plugins::run_external(&ctx, "mamfast-", args),
     }
 }
