@@ -5,7 +5,8 @@
 //! exist, the clock is fixed (`MAMFAST_NOW`, `TZ=UTC`) and so is the width (`COLUMNS`).
 //! Each case with a `.in/` directory runs in a sandboxed copy of it (`.out/` holds the files
 //! expected afterwards). Besides `mamfast`, a case may run the helpers of `cmd-tests/bin/`
-//! registered below: `hold-lock` (runs mamfast while the lock is held) and `list-files`.
+//! registered below: `hold-lock` (runs mamfast while the lock is held), `list-files` and
+//! `checksum` (SHA-256 of files, for bytes that trycmd would compare loosely).
 
 #[test]
 fn cli_transcripts() {
@@ -19,7 +20,7 @@ fn cli_transcripts() {
     let path = format!("{}:/usr/bin:/bin", plugins.display());
     // Helpers a case may run besides mamfast (trycmd silently skips a command it cannot
     // resolve, so each one is registered by path).
-    let helpers = ["hold-lock", "list-files"].map(|name| (name, plugins.join(name)));
+    let helpers = ["checksum", "hold-lock", "list-files"].map(|name| (name, plugins.join(name)));
     trycmd::TestCases::new()
         .register_bins(helpers)
         .env("CMD_TESTS_MAMFAST", env!("CARGO_BIN_EXE_mamfast"))

@@ -1,7 +1,8 @@
 //! `mamfast state export`: the whole state in the file's byte format, to stdout or a file.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
 
@@ -17,7 +18,11 @@ pub struct ExportArgs {
 }
 
 pub fn run(ctx: &Ctx, args: ExportArgs) -> Result<i32> {
-    let state = ctx.store().read()?;
+    let store = ctx.store();
+    if let Some(path) = &args.output {
+        refuse_state_files(path, store.path(), &store.backup_path(0))?;
+    }
+    let state = store.read()?;
     let bytes = to_python_json(&state);
     match args.output {
         None => ctx.console.data(String::from_utf8_lossy(&bytes)),
@@ -44,4 +49,66 @@ pub fn run(ctx: &Ctx, args: ExportArgs) -> Result<i32> {
         }
     }
     Ok(0)
+}
+
+/// An export is a plain, unlocked write: it must never land on the state file or one of its
+/// backups (the same file under any name, through links included).
+/// `bak` is the first backup (`.bak`, beside the symlink-resolved state file); every file
+/// beside it whose name starts with its name is a backup too.
+fn refuse_state_files(output: &Path, state_file: &Path, bak: &Path) -> Result<()> {
+    let Ok(out) = std::fs::metadata(output) else {
+        return Ok(()); // a new file cannot be one of them
+    };
+    let same = |candidate: &Path| {
+        std::fs::metadata(candidate).is_ok_and(|m| m.dev() == out.dev() && m.ino() == out.ino())
+    };
+    let mut names = vec![state_file.to_path_buf()];
+    if let (Some(prefix), Some(dir)) = (bak.file_name(), bak.parent()) {
+        let prefix = prefix.as_encoded_bytes();
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            names.extend(
+                entries
+                    .flatten()
+                    .filter(|e| e.file_name().as_encoded_bytes().starts_with(prefix))
+                    .map(|e| e.path()),
+            );
+        }
+    }
+    match names.into_iter().find(|p| same(p)) {
+        Some(p) => Err(Error::Usage(format!(
+            "--output {} is {}: export to another file (the state file is only written \
+             through mamfast's locked, durable writes)",
+            output.display(),
+            if p == state_file {
+                format!("the state file {}", state_file.display())
+            } else {
+                format!("the backup {}", p.display())
+            }
+        ))),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_state_file_and_its_backups_are_refused_under_any_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("processed.json");
+        let bak = dir.path().join("processed.json.bak");
+        std::fs::write(&state, "{}").unwrap();
+        std::fs::write(dir.path().join("processed.json.bak.1"), "{}").unwrap();
+        std::fs::write(dir.path().join("other.json"), "{}").unwrap();
+        std::os::unix::fs::symlink(&state, dir.path().join("link.json")).unwrap();
+
+        for refused in ["processed.json", "link.json", "processed.json.bak.1"] {
+            let err = refuse_state_files(&dir.path().join(refused), &state, &bak).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{refused}");
+        }
+        for allowed in ["other.json", "new.json"] {
+            refuse_state_files(&dir.path().join(allowed), &state, &bak).unwrap();
+        }
+    }
 }
