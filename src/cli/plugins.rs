@@ -248,9 +248,10 @@ pub fn start_error(path: &Path, err: &std::io::Error) -> Error {
     let msg = match (&interpreter, err.raw_os_error()) {
         (Some(interp), Some(nix::libc::ENOENT)) if interp.ends_with('\r') => format!(
             "could not start {shown}: its #! line ends in a carriage return (Windows line \
-             endings), so the interpreter {:?} does not exist.\n\
-             Convert the file to Unix line endings, e.g. with: sed -i 's/\\r$//' {shown}",
-            interp
+             endings), so the interpreter it names, {} followed by a carriage return, does \
+             not exist.\n\
+             Save the file with Unix line endings, e.g. with: dos2unix {shown}",
+            interp.trim_end_matches('\r')
         ),
         (Some(interp), Some(nix::libc::ENOENT)) => format!(
             "could not start {shown}: its #! line names the interpreter {interp}, which does \

@@ -66,16 +66,17 @@ pub fn run(ctx: &Ctx, args: PluginsArgs) -> Result<i32> {
         );
         return Ok(0);
     }
+    // PATH comes last and is never cut: it is what an operator copies to fix a warning.
     let rows = plugins.iter().map(|p| {
         vec![
             p.name.clone(),
             p.command(),
-            p.path.display().to_string(),
             note(p),
+            p.path.display().to_string(),
         ]
     });
     ctx.console
-        .table(&["NAME", "COMMAND", "PATH", "NOTE"], rows);
+        .table_uncut(&["NAME", "COMMAND", "NOTE", "PATH"], rows);
     for p in &plugins {
         if let Some(warning) = warning(p) {
             ctx.console.warn(warning);
