@@ -72,7 +72,7 @@ pub enum Command {
     Completions(commands::completions::CompletionsArgs),
     /// Print this message or the help of the given command (a plugin's own --help)
     Help(commands::help::HelpArgs),
-    /// Runs mamfast-<NAME> (a plugin)
+    /// Runs `mamfast-<NAME>` (a plugin)
     #[command(external_subcommand)]
     External(Vec<OsString>),
 }
@@ -114,7 +114,7 @@ pub enum StateCommand {
     Verify(commands::verify::VerifyArgs),
     /// Print this message or the help of the given command (a plugin's own --help)
     Help(commands::help::HelpArgs),
-    /// Runs mamfast-state-<NAME> (a plugin)
+    /// Runs `mamfast-state-<NAME>` (a plugin)
     #[command(external_subcommand)]
     External(Vec<OsString>),
 }
