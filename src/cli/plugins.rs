@@ -472,38 +472,30 @@ fn help_section(cmd: &clap::Command, plugins: &[PluginInfo], level: Level) -> Op
     if running.is_empty() {
         return None;
     }
+    // Styled as clap styles its own headings and command names (plain without colour).
     let styles = cmd.get_styles();
     let (header, literal) = (styles.get_header(), styles.get_literal());
     let width = running.iter().map(|p| p.name.len()).max().unwrap_or(0);
-    let mut text = StyledStr::new();
-    let _ = writeln!(
-        text,
+    let mut lines = vec![format!(
         "{header}Plugins{header:#} (in plugins.dirs, then PATH):"
-    );
+    )];
     for p in &running {
         let pad = " ".repeat(width - p.name.len());
-        let _ = writeln!(
-            text,
+        lines.push(format!(
             "  {literal}{}{literal:#}{pad}  {}",
             p.name,
             p.path.display()
-        );
+        ));
     }
-    let skipped = plugins.iter().any(|p| p.level == level && !p.runs());
-    if skipped {
-        let _ = writeln!(
-            text,
-            "Some plugin files are skipped: `mamfast plugins` says which and why."
-        );
+    if plugins.iter().any(|p| p.level == level && !p.runs()) {
+        lines.push("Some plugin files are skipped: `mamfast plugins` says which and why.".into());
     }
+    // The section goes before the command's own closing text (the exit codes of `mamfast`).
     if let Some(existing) = cmd.get_after_help() {
-        let _ = write!(text, "\n{}", existing.ansi());
-    } else {
-        // clap adds no newline after an after_help of its own.
-        let mut trimmed = StyledStr::new();
-        let _ = write!(trimmed, "{}", text.ansi().to_string().trim_end());
-        text = trimmed;
+        lines.push(format!("\n{}", existing.ansi()));
     }
+    let mut text = StyledStr::new();
+    let _ = write!(text, "{}", lines.join("\n"));
     Some(text)
 }
 
