@@ -124,10 +124,29 @@ impl Console {
     {
         self.data(render_table(header, rows, self.width));
     }
+
+    /// A table on stdout whose cells are never cut, however wide: for paths an operator must
+    /// be able to copy.
+    pub fn table_uncut<R, C>(&self, header: &[&str], rows: R)
+    where
+        R: IntoIterator<Item = Vec<C>>,
+        C: Into<String>,
+    {
+        self.data(render(header, rows, None));
+    }
 }
 
 /// Renders rows under a header as plain aligned columns no wider than `width`.
 pub fn render_table<R, C>(header: &[&str], rows: R, width: usize) -> String
+where
+    R: IntoIterator<Item = Vec<C>>,
+    C: Into<String>,
+{
+    render(header, rows, Some(width))
+}
+
+/// [`render_table`], truncating to `width` only when one is given.
+fn render<R, C>(header: &[&str], rows: R, width: Option<usize>) -> String
 where
     R: IntoIterator<Item = Vec<C>>,
     C: Into<String>,
@@ -138,9 +157,10 @@ where
         builder.push_record(row.into_iter().map(|c| c.into().replace(['\n', '\t'], " ")));
     }
     let mut table = builder.build();
-    table
-        .with(Style::blank())
-        .with(Width::truncate(width).priority(PriorityMax::right()));
+    table.with(Style::blank());
+    if let Some(width) = width {
+        table.with(Width::truncate(width).priority(PriorityMax::right()));
+    }
     let mut text = String::new();
     for line in table.to_string().lines() {
         text.push_str(line.trim_end());
