@@ -181,8 +181,27 @@ impl Settings {
     }
 
     /// For Rust plugins: the settings mamfast handed down in the environment (CONTRACT §5).
+    /// Run by hand, outside mamfast, a plugin gets what mamfast would have given it: the same
+    /// layers (config files, `MAMFAST_*`) are read.
     pub fn from_plugin_env() -> Result<Settings> {
         Settings::load(&Overrides::default())
+    }
+
+    /// How the built-in commands configure their [`Store`](crate::store::Store): backup depth,
+    /// lock timeout and dry run from these settings.
+    pub fn store_options(&self) -> crate::store::StoreOptions {
+        crate::store::StoreOptions {
+            backup_depth: self.backup_depth,
+            lock_timeout: self.lock_timeout,
+            dry_run: self.dry_run,
+        }
+    }
+
+    /// The state file's [`Store`](crate::store::Store), configured exactly as the built-in
+    /// commands configure theirs; its notices (recovery, waiting for the lock, …) are printed
+    /// to standard error as `warning: …`.
+    pub fn store(&self) -> crate::store::Store {
+        crate::store::Store::new(self.state_file.clone(), self.store_options())
     }
 
     /// Where `key` (one of [`KEYS`]) came from. An unknown key answers [`Origin::Default`].

@@ -2,11 +2,41 @@
 //! locked, durably written, backed up and recovered, byte-compatible with the Python tool
 //! that first wrote it.
 //!
-//! A Rust plugin uses [`Settings`] (from the environment mamfast hands it) and [`Store`] to read
-//! and change the state exactly as the built-in commands do.
+//! # Writing a plugin in Rust
+//!
+//! `mamfast state <name>` runs the program `mamfast-state-<name>` found in `plugins.dirs` or
+//! `PATH`, with the resolved settings in its environment (`MAMFAST_STATE_FILE`, …). A Rust
+//! plugin reads them with [`plugin::store`] (or [`Settings::from_plugin_env`] then
+//! [`Settings::store`]) and gets the [`Store`] the built-in commands use: same lock, same
+//! backups, same durable writes, `--dry-run` honoured. A complete plugin, `mamfast state
+//! forget <ERROR_TYPE>`, that removes every failed entry of one error type
+//! (`examples/mamfast-state-stats.rs` is a larger, read-only one):
+//!
+//! ```no_run
+//! // src/bin/mamfast-state-forget.rs
+//! use mamfast::{plugin, Outcome};
+//!
+//! fn main() {
+//!     plugin::run(|| {
+//!         let kind = std::env::args().nth(1).unwrap_or_default();
+//!         let store = plugin::store()?; // same lock, backups, fsync and --dry-run as built-ins
+//!         let removed = store.update(|state| {
+//!             let before = state.failed.len();
+//!             state.failed.retain(|_, e| e.error_type.as_deref() != Some(&kind));
+//!             let removed = before - state.failed.len();
+//!             Ok(if removed > 0 { Outcome::Changed(removed) } else { Outcome::Unchanged(0) })
+//!         })?;
+//!         println!("{removed} failed entries of type {kind} removed");
+//!         Ok(0)
+//!     })
+//! }
+//! ```
+//!
+//! Errors print as `error: …` and exit with mamfast's exit codes (`75` for a lock timeout, …).
 
 pub mod config;
 pub mod error;
+pub mod plugin;
 pub mod state;
 pub mod store;
 

@@ -3,13 +3,15 @@
 use clap::Parser;
 
 use mamfast::cli::output::Console;
-use mamfast::cli::{commands, Cli};
+use mamfast::cli::{commands, plugins, Cli};
 
 fn main() {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
-            // clap prints help and version with exit 0, usage errors with exit 2.
+            // clap prints help and version with exit 0, usage errors with exit 2. Help lists
+            // the plugins found (the only path besides `plugins` that scans directories).
+            let err = plugins::help_with_plugins(err);
             let _ = err.print();
             std::process::exit(err.exit_code());
         }

@@ -3,6 +3,7 @@
 
 pub mod commands;
 pub mod output;
+pub mod plugins;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -13,12 +14,17 @@ use clap::{Args, Parser, Subcommand};
 use crate::config::{Overrides, Settings};
 use crate::error::{Error, Result};
 use crate::state::time::{format_timestamp, local_now};
-use crate::store::{Store, StoreOptions};
+use crate::store::Store;
 use output::{ColorChoice, Console};
 
 /// Keeps processed.json, the state of an audiobook upload pipeline, safe.
 #[derive(Debug, Parser)]
-#[command(name = "mamfast", version, propagate_version = true)]
+#[command(
+    name = "mamfast",
+    version,
+    propagate_version = true,
+    disable_help_subcommand = true
+)]
 #[command(about = "Keeps processed.json, the state of an audiobook upload pipeline, safe")]
 #[command(
     after_help = "Exit codes: 0 ok, 1 should-skip says run, 2 usage, 65 data, \
@@ -64,12 +70,15 @@ pub enum Command {
     Plugins(commands::plugins::PluginsArgs),
     /// Print a shell completion script
     Completions(commands::completions::CompletionsArgs),
-    /// Runs mamfast-<NAME> (a plugin)
+    /// Print this message or the help of the given command (a plugin's own --help)
+    Help(commands::help::HelpArgs),
+    /// Runs `mamfast-<NAME>` (a plugin)
     #[command(external_subcommand)]
     External(Vec<OsString>),
 }
 
 #[derive(Debug, Args)]
+#[command(disable_help_subcommand = true)]
 pub struct StateArgs {
     #[command(subcommand)]
     pub command: StateCommand,
@@ -103,7 +112,9 @@ pub enum StateCommand {
     Restore(commands::restore::RestoreArgs),
     /// Load and validate the state; report problems
     Verify(commands::verify::VerifyArgs),
-    /// Runs mamfast-state-<NAME> (a plugin)
+    /// Print this message or the help of the given command (a plugin's own --help)
+    Help(commands::help::HelpArgs),
+    /// Runs `mamfast-state-<NAME>` (a plugin)
     #[command(external_subcommand)]
     External(Vec<OsString>),
 }
@@ -141,18 +152,13 @@ impl Ctx {
         })
     }
 
-    /// The store, its warnings going to the console.
+    /// The store, configured from the settings as for every caller
+    /// ([`Settings::store`]), its warnings going to the console.
     pub fn store(&self) -> Store {
         let console = self.console;
-        Store::new(
-            self.settings.state_file.clone(),
-            StoreOptions {
-                backup_depth: self.settings.backup_depth,
-                lock_timeout: self.settings.lock_timeout,
-                dry_run: self.settings.dry_run,
-            },
-        )
-        .with_notices(move |notice| console.warn(notice.to_string()))
+        self.settings
+            .store()
+            .with_notices(move |notice| console.warn(notice.to_string()))
     }
 
     pub fn dry_run(&self) -> bool {

@@ -122,6 +122,16 @@ impl Console {
     {
         self.data(render_table(header, rows, self.width));
     }
+
+    /// A table on stdout whose cells are never cut, however wide: for paths an operator must
+    /// be able to copy.
+    pub fn table_uncut<R, C>(&self, header: &[&str], rows: R)
+    where
+        R: IntoIterator<Item = Vec<C>>,
+        C: Into<String>,
+    {
+        self.data(render(header, rows, None));
+    }
 }
 
 /// Space before the first column and between two columns.
@@ -134,6 +144,15 @@ const MIN_COLUMN: usize = 4;
 /// cells: a CJK character counts two). When the table is too wide, the widest column is cut
 /// first; a cut cell ends in `…`, and a wide character is never split.
 pub fn render_table<R, C>(header: &[&str], rows: R, width: usize) -> String
+where
+    R: IntoIterator<Item = Vec<C>>,
+    C: Into<String>,
+{
+    render(header, rows, Some(width))
+}
+
+/// [`render_table`], cutting to `width` only when one is given.
+fn render<R, C>(header: &[&str], rows: R, width: Option<usize>) -> String
 where
     R: IntoIterator<Item = Vec<C>>,
     C: Into<String>,
@@ -152,7 +171,7 @@ where
         }
     }
     let overhead = LEFT.len() + GAP.len() * columns.saturating_sub(1);
-    while overhead + widths.iter().sum::<usize>() > width {
+    while width.is_some_and(|width| overhead + widths.iter().sum::<usize>() > width) {
         // The widest column that may still shrink (the rightmost of equals).
         let Some((i, _)) = widths
             .iter()

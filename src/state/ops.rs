@@ -413,402 +413,429 @@ mod tests {
         state
     }
 
-    // Plan Step 1: TestCheckpointStage
-    #[test]
-    fn creates_checkpoint_structure() {
-        let state = staged("B1");
-        let entry = &state.processed["B1"];
-        assert_eq!(entry.checkpoint(Stage::Staged), Some(NOW));
-        assert_eq!(entry.asin.as_deref(), Some("B1"));
-        assert_eq!(entry.processed_at.as_deref(), Some(NOW));
-        let json = serde_json::to_value(entry).unwrap();
-        assert_eq!(json["checkpoints"], serde_json::json!({"staged_at": NOW}));
-        assert!(json["infohash"].is_null() && json.get("torrent_path").is_some());
-    }
-
-    #[test]
-    fn updates_existing_entry() {
-        let mut state = staged("B1");
-        let more = ReleaseFields {
-            title: Some("Dune (Unabridged)".into()),
-            ..ReleaseFields::default()
-        };
-        checkpoint_stage(&mut state, "B1", Stage::Metadata, &more, LATER, false).unwrap();
-        let entry = &state.processed["B1"];
-        assert_eq!(entry.checkpoint(Stage::Staged), Some(NOW));
-        assert_eq!(entry.checkpoint(Stage::Metadata), Some(LATER));
-        assert_eq!(entry.title.as_deref(), Some("Dune (Unabridged)"));
-        assert_eq!(entry.author.as_deref(), Some("Frank Herbert"));
-        assert_eq!(entry.processed_at.as_deref(), Some(NOW));
-    }
-
-    #[test]
-    fn handles_missing_identifier() {
-        let mut state = State::default();
-        let err = checkpoint_stage(&mut state, "", Stage::Staged, &fields(), NOW, false);
-        assert!(matches!(err, Err(Error::Data(_))));
-        assert!(state.processed.is_empty());
-        assert_eq!(release_id(None, Some("/lib/x")), Some("/lib/x".into()));
-        assert_eq!(release_id(Some(""), None), None);
-    }
-
-    #[test]
-    fn stores_infohash_when_provided() {
-        let mut state = staged("B1");
-        checkpoint_stage(&mut state, "B1", Stage::Metadata, &fields(), NOW, false).unwrap();
-        let torrent = ReleaseFields {
-            infohash: Some("abc123".into()),
-            torrent_path: Some("/t/dune.torrent".into()),
-            ..ReleaseFields::default()
-        };
-        checkpoint_stage(&mut state, "B1", Stage::Torrent, &torrent, NOW, false).unwrap();
-        assert_eq!(get_infohash(&state, "B1"), Some("abc123"));
-    }
-
-    #[test]
-    fn updates_status() {
-        let mut state = staged("B1");
-        assert_eq!(state.processed["B1"].status, Some(Status::Staged));
-        checkpoint_stage(&mut state, "B1", Stage::Metadata, &fields(), NOW, false).unwrap();
-        assert_eq!(state.processed["B1"].status, Some(Status::MetadataFetched));
-    }
-
-    #[test]
-    fn updates_paths() {
-        let mut state = staged("B1");
-        let moved = ReleaseFields {
-            staging_dir: Some("/staging/dune-2".into()),
-            ..ReleaseFields::default()
-        };
-        checkpoint_stage(&mut state, "B1", Stage::Staged, &moved, NOW, false).unwrap();
-        assert_eq!(
-            state.processed["B1"].staging_dir.as_deref(),
-            Some("/staging/dune-2")
-        );
-    }
-
-    // Plan Step 1: TestGetCheckpoint
-    #[test]
-    fn returns_none_when_missing_entry() {
-        assert_eq!(get_checkpoint(&State::default(), "B1", Stage::Staged), None);
-    }
-
-    #[test]
-    fn returns_none_when_missing_stage() {
-        assert_eq!(get_checkpoint(&staged("B1"), "B1", Stage::Torrent), None);
-    }
-
-    #[test]
-    fn returns_datetime_when_present() {
-        let at = get_checkpoint(&staged("B1"), "B1", Stage::Staged).unwrap();
-        assert_eq!(
-            at,
-            DateTime::parse_from_rfc3339("2026-11-26T10:00:00Z").unwrap()
-        );
-    }
-
-    #[test]
-    fn handles_legacy_entry_without_checkpoints() {
-        let state: State =
-            serde_json::from_str(r#"{"processed": {"B1": {"title": "old"}}}"#).unwrap();
-        assert_eq!(get_checkpoint(&state, "B1", Stage::Staged), None);
-        assert!(!should_skip_stage(&state, "B1", Stage::Staged, |_| true));
-    }
-
-    // Plan Step 1: TestGetInfohash
-    #[test]
-    fn returns_none_when_missing_infohash() {
-        assert_eq!(get_infohash(&staged("B1"), "B1"), None);
-    }
-
-    #[test]
-    fn returns_infohash_when_present() {
-        let mut state = staged("B1");
-        state.processed.get_mut("B1").unwrap().infohash = Some("ff".into());
-        assert_eq!(get_infohash(&state, "B1"), Some("ff"));
-    }
-
-    #[test]
-    fn get_infohash_returns_none_when_missing_entry() {
-        assert_eq!(get_infohash(&State::default(), "B1"), None);
-    }
-
-    // Plan Step 1: TestShouldSkipStage
-    #[test]
-    fn returns_false_no_identifier() {
-        assert!(!should_skip_stage(&staged("B1"), "", Stage::Staged, |_| {
-            true
-        }));
-    }
-
-    #[test]
-    fn returns_false_no_checkpoint() {
-        let state = staged("B1");
-        assert!(!should_skip_stage(&state, "B1", Stage::Metadata, |_| true));
-    }
-
-    #[test]
-    fn returns_true_when_checkpoint_exists() {
-        let state = staged("B1");
-        assert!(should_skip_stage(
-            &state,
-            "B1",
-            Stage::Staged,
-            exists_in(&["/staging/dune"])
-        ));
-    }
-
-    #[test]
-    fn returns_false_when_staging_dir_missing() {
-        let state = staged("B1");
-        let decision = skip_decision(&state, "B1", Stage::Staged, exists_in(&[]));
-        assert_eq!(
-            decision,
-            SkipDecision::ArtifactMissing {
-                field: "staging_dir",
-                path: "/staging/dune".into()
-            }
-        );
-    }
-
-    #[test]
-    fn returns_false_when_torrent_path_missing() {
-        let mut state = staged("B1");
-        checkpoint_stage(&mut state, "B1", Stage::Metadata, &fields(), NOW, false).unwrap();
-        let torrent = ReleaseFields {
-            torrent_path: Some("/t/x.torrent".into()),
-            ..ReleaseFields::default()
-        };
-        checkpoint_stage(&mut state, "B1", Stage::Torrent, &torrent, NOW, false).unwrap();
-        let all = exists_in(&["/staging/dune", "/t/x.torrent"]);
-        assert!(should_skip_stage(&state, "B1", Stage::Torrent, &all));
-        let no_torrent = exists_in(&["/staging/dune"]);
-        assert!(!should_skip_stage(&state, "B1", Stage::Torrent, no_torrent));
-    }
-
-    // Plan Step 1: TestLegacyEntries
+    /// Plan Step 1: TestCheckpointStage
     fn legacy(entry: &str) -> State {
         serde_json::from_str(&format!(r#"{{"processed": {{"L": {entry}}}}}"#)).unwrap()
     }
 
-    #[test]
-    fn entry_missing_checkpoints_key() {
-        let state = legacy(r#"{"status": "STAGED", "staging_dir": "/s"}"#);
-        assert_eq!(get_checkpoint(&state, "L", Stage::Staged), None);
-        assert!(!should_skip_stage(&state, "L", Stage::Staged, |_| true));
-        let mut state = state;
-        checkpoint_stage(
-            &mut state,
-            "L",
-            Stage::Metadata,
-            &ReleaseFields::default(),
-            NOW,
-            false,
-        )
-        .unwrap();
-        assert_eq!(state.processed["L"].checkpoint(Stage::Metadata), Some(NOW));
+    mod checkpoint_stage {
+        use super::*;
+        #[test]
+        fn creates_checkpoint_structure() {
+            let state = staged("B1");
+            let entry = &state.processed["B1"];
+            assert_eq!(entry.checkpoint(Stage::Staged), Some(NOW));
+            assert_eq!(entry.asin.as_deref(), Some("B1"));
+            assert_eq!(entry.processed_at.as_deref(), Some(NOW));
+            let json = serde_json::to_value(entry).unwrap();
+            assert_eq!(json["checkpoints"], serde_json::json!({"staged_at": NOW}));
+            assert!(json["infohash"].is_null() && json.get("torrent_path").is_some());
+        }
+
+        #[test]
+        fn updates_existing_entry() {
+            let mut state = staged("B1");
+            let more = ReleaseFields {
+                title: Some("Dune (Unabridged)".into()),
+                ..ReleaseFields::default()
+            };
+            checkpoint_stage(&mut state, "B1", Stage::Metadata, &more, LATER, false).unwrap();
+            let entry = &state.processed["B1"];
+            assert_eq!(entry.checkpoint(Stage::Staged), Some(NOW));
+            assert_eq!(entry.checkpoint(Stage::Metadata), Some(LATER));
+            assert_eq!(entry.title.as_deref(), Some("Dune (Unabridged)"));
+            assert_eq!(entry.author.as_deref(), Some("Frank Herbert"));
+            assert_eq!(entry.processed_at.as_deref(), Some(NOW));
+        }
+
+        #[test]
+        fn handles_missing_identifier() {
+            let mut state = State::default();
+            let err = checkpoint_stage(&mut state, "", Stage::Staged, &fields(), NOW, false);
+            assert!(matches!(err, Err(Error::Data(_))));
+            assert!(state.processed.is_empty());
+            assert_eq!(release_id(None, Some("/lib/x")), Some("/lib/x".into()));
+            assert_eq!(release_id(Some(""), None), None);
+        }
+
+        #[test]
+        fn stores_infohash_when_provided() {
+            let mut state = staged("B1");
+            checkpoint_stage(&mut state, "B1", Stage::Metadata, &fields(), NOW, false).unwrap();
+            let torrent = ReleaseFields {
+                infohash: Some("abc123".into()),
+                torrent_path: Some("/t/dune.torrent".into()),
+                ..ReleaseFields::default()
+            };
+            checkpoint_stage(&mut state, "B1", Stage::Torrent, &torrent, NOW, false).unwrap();
+            assert_eq!(get_infohash(&state, "B1"), Some("abc123"));
+        }
+
+        #[test]
+        fn updates_status() {
+            let mut state = staged("B1");
+            assert_eq!(state.processed["B1"].status, Some(Status::Staged));
+            checkpoint_stage(&mut state, "B1", Stage::Metadata, &fields(), NOW, false).unwrap();
+            assert_eq!(state.processed["B1"].status, Some(Status::MetadataFetched));
+        }
+
+        #[test]
+        fn updates_paths() {
+            let mut state = staged("B1");
+            let moved = ReleaseFields {
+                staging_dir: Some("/staging/dune-2".into()),
+                ..ReleaseFields::default()
+            };
+            checkpoint_stage(&mut state, "B1", Stage::Staged, &moved, NOW, false).unwrap();
+            assert_eq!(
+                state.processed["B1"].staging_dir.as_deref(),
+                Some("/staging/dune-2")
+            );
+        }
     }
 
-    #[test]
-    fn entry_missing_torrent_path() {
-        let state = legacy(
-            r#"{"status": "TORRENT_CREATED", "staging_dir": "/s", "checkpoints": {"torrent_at": "x"}}"#,
-        );
-        assert_eq!(
-            skip_decision(&state, "L", Stage::Torrent, |_| true),
-            SkipDecision::ArtifactUnknown {
-                field: "torrent_path"
+    /// Plan Step 1: TestGetCheckpoint
+    mod get_checkpoint {
+        use super::*;
+        #[test]
+        fn returns_none_when_missing_entry() {
+            assert_eq!(get_checkpoint(&State::default(), "B1", Stage::Staged), None);
+        }
+
+        #[test]
+        fn returns_none_when_missing_stage() {
+            assert_eq!(get_checkpoint(&staged("B1"), "B1", Stage::Torrent), None);
+        }
+
+        #[test]
+        fn returns_datetime_when_present() {
+            let at = get_checkpoint(&staged("B1"), "B1", Stage::Staged).unwrap();
+            assert_eq!(
+                at,
+                DateTime::parse_from_rfc3339("2026-11-26T10:00:00Z").unwrap()
+            );
+        }
+
+        #[test]
+        fn handles_legacy_entry_without_checkpoints() {
+            let state: State =
+                serde_json::from_str(r#"{"processed": {"B1": {"title": "old"}}}"#).unwrap();
+            assert_eq!(get_checkpoint(&state, "B1", Stage::Staged), None);
+            assert!(!should_skip_stage(&state, "B1", Stage::Staged, |_| true));
+        }
+    }
+
+    /// Plan Step 1: TestGetInfohash
+    mod get_infohash {
+        use super::*;
+        #[test]
+        fn returns_none_when_missing_infohash() {
+            assert_eq!(get_infohash(&staged("B1"), "B1"), None);
+        }
+
+        #[test]
+        fn returns_infohash_when_present() {
+            let mut state = staged("B1");
+            state.processed.get_mut("B1").unwrap().infohash = Some("ff".into());
+            assert_eq!(get_infohash(&state, "B1"), Some("ff"));
+        }
+
+        #[test]
+        fn returns_none_when_missing_entry() {
+            assert_eq!(get_infohash(&State::default(), "B1"), None);
+        }
+    }
+
+    /// Plan Step 1: TestShouldSkipStage
+    mod should_skip_stage {
+        use super::*;
+        #[test]
+        fn returns_false_no_identifier() {
+            assert!(!should_skip_stage(&staged("B1"), "", Stage::Staged, |_| {
+                true
+            }));
+        }
+
+        #[test]
+        fn returns_false_no_checkpoint() {
+            let state = staged("B1");
+            assert!(!should_skip_stage(&state, "B1", Stage::Metadata, |_| true));
+        }
+
+        #[test]
+        fn returns_true_when_checkpoint_exists() {
+            let state = staged("B1");
+            assert!(should_skip_stage(
+                &state,
+                "B1",
+                Stage::Staged,
+                exists_in(&["/staging/dune"])
+            ));
+        }
+
+        #[test]
+        fn returns_false_when_staging_dir_missing() {
+            let state = staged("B1");
+            let decision = skip_decision(&state, "B1", Stage::Staged, exists_in(&[]));
+            assert_eq!(
+                decision,
+                SkipDecision::ArtifactMissing {
+                    field: "staging_dir",
+                    path: "/staging/dune".into()
+                }
+            );
+        }
+
+        #[test]
+        fn returns_false_when_torrent_path_missing() {
+            let mut state = staged("B1");
+            checkpoint_stage(&mut state, "B1", Stage::Metadata, &fields(), NOW, false).unwrap();
+            let torrent = ReleaseFields {
+                torrent_path: Some("/t/x.torrent".into()),
+                ..ReleaseFields::default()
+            };
+            checkpoint_stage(&mut state, "B1", Stage::Torrent, &torrent, NOW, false).unwrap();
+            let all = exists_in(&["/staging/dune", "/t/x.torrent"]);
+            assert!(should_skip_stage(&state, "B1", Stage::Torrent, &all));
+            let no_torrent = exists_in(&["/staging/dune"]);
+            assert!(!should_skip_stage(&state, "B1", Stage::Torrent, no_torrent));
+        }
+    }
+
+    /// Plan Step 1: TestLegacyEntries
+    mod legacy_entries {
+        use super::*;
+
+        #[test]
+        fn entry_missing_checkpoints_key() {
+            let state = legacy(r#"{"status": "STAGED", "staging_dir": "/s"}"#);
+            assert_eq!(get_checkpoint(&state, "L", Stage::Staged), None);
+            assert!(!should_skip_stage(&state, "L", Stage::Staged, |_| true));
+            let mut state = state;
+            checkpoint_stage(
+                &mut state,
+                "L",
+                Stage::Metadata,
+                &ReleaseFields::default(),
+                NOW,
+                false,
+            )
+            .unwrap();
+            assert_eq!(state.processed["L"].checkpoint(Stage::Metadata), Some(NOW));
+        }
+
+        #[test]
+        fn entry_missing_torrent_path() {
+            let state = legacy(
+                r#"{"status": "TORRENT_CREATED", "staging_dir": "/s", "checkpoints": {"torrent_at": "x"}}"#,
+            );
+            assert_eq!(
+                skip_decision(&state, "L", Stage::Torrent, |_| true),
+                SkipDecision::ArtifactUnknown {
+                    field: "torrent_path"
+                }
+            );
+            assert!(find_stale_entries(&state, |_| true).is_empty());
+        }
+
+        #[test]
+        fn entry_missing_staging_dir() {
+            let state = legacy(r#"{"status": "STAGED", "checkpoints": {"staged_at": "x"}}"#);
+            assert!(!should_skip_stage(&state, "L", Stage::Staged, |_| true));
+            assert!(find_stale_entries(&state, |_| false).is_empty());
+        }
+
+        #[test]
+        fn entry_missing_infohash() {
+            let state = legacy(r#"{"status": "UPLOADED"}"#);
+            assert_eq!(get_infohash(&state, "L"), None);
+        }
+    }
+
+    /// Plan Step 2: retry_count
+    mod retry_count {
+        use super::*;
+        #[test]
+        fn retry_count_increments_on_each_failure() {
+            let mut state = State::default();
+            for n in 1..=3 {
+                mark_failed(&mut state, "B1", "boom", None, &fields(), NOW).unwrap();
+                assert_eq!(state.failed["B1"].retry_count, Some(n));
             }
-        );
-        assert!(find_stale_entries(&state, |_| true).is_empty());
-    }
+        }
 
-    #[test]
-    fn entry_missing_staging_dir() {
-        let state = legacy(r#"{"status": "STAGED", "checkpoints": {"staged_at": "x"}}"#);
-        assert!(!should_skip_stage(&state, "L", Stage::Staged, |_| true));
-        assert!(find_stale_entries(&state, |_| false).is_empty());
-    }
-
-    #[test]
-    fn entry_missing_infohash() {
-        let state = legacy(r#"{"status": "UPLOADED"}"#);
-        assert_eq!(get_infohash(&state, "L"), None);
-    }
-
-    // Plan Step 2: retry_count
-    #[test]
-    fn retry_count_increments_on_each_failure() {
-        let mut state = State::default();
-        for n in 1..=3 {
+        #[test]
+        fn first_failed_at_preserved_across_retries() {
+            let mut state = State::default();
             mark_failed(&mut state, "B1", "boom", None, &fields(), NOW).unwrap();
-            assert_eq!(state.failed["B1"].retry_count, Some(n));
+            mark_failed(&mut state, "B1", "boom again", None, &fields(), LATER).unwrap();
+            let entry = &state.failed["B1"];
+            assert_eq!(entry.first_failed_at.as_deref(), Some(NOW));
+            assert_eq!(entry.failed_at.as_deref(), Some(LATER));
+            assert_eq!(entry.error.as_deref(), Some("boom again"));
+        }
+
+        #[test]
+        fn error_type_captured_for_debugging() {
+            let mut state = State::default();
+            mark_failed(&mut state, "B1", "404", Some("AudnexError"), &fields(), NOW).unwrap();
+            assert_eq!(
+                state.failed["B1"].error_type.as_deref(),
+                Some("AudnexError")
+            );
+        }
+
+        #[test]
+        fn mark_failed_keeps_legacy_and_unknown_keys() {
+            let mut state: State = serde_json::from_str(
+                r#"{"failed": {"B1": {"path": "/lib/x", "retry_count": 2, "x_note": 7, "failed_at": "2025-01-01T00:00:00"}}}"#,
+            )
+            .unwrap();
+            mark_failed(&mut state, "B1", "e", None, &ReleaseFields::default(), NOW).unwrap();
+            let entry = &state.failed["B1"];
+            assert_eq!(entry.path.as_deref(), Some("/lib/x"));
+            assert_eq!(entry.extra["x_note"], 7);
+            assert_eq!(entry.retry_count, Some(3));
+            assert_eq!(
+                entry.first_failed_at.as_deref(),
+                Some("2025-01-01T00:00:00")
+            );
+        }
+
+        #[test]
+        fn mark_processed_keeps_earlier_checkpoints() {
+            let mut state = staged("B1");
+            for stage in [Stage::Metadata, Stage::Torrent] {
+                checkpoint_stage(&mut state, "B1", stage, &fields(), LATER, false).unwrap();
+            }
+            mark_failed(&mut state, "B1", "flaky", None, &fields(), NOW).unwrap();
+            mark_processed(&mut state, "B1", &ReleaseFields::default(), LATER, false).unwrap();
+            let entry = &state.processed["B1"];
+            assert_eq!(entry.checkpoint(Stage::Staged), Some(NOW));
+            assert_eq!(entry.checkpoint(Stage::Torrent), Some(LATER));
+            assert_eq!(entry.checkpoint(Stage::Uploaded), Some(LATER));
+            assert_eq!(entry.status, Some(Status::Complete));
+            assert!(!state.failed.contains_key("B1"));
+        }
+
+        #[test]
+        fn new_entry_asin_is_the_id_unless_a_path() {
+            let mut state = State::default();
+            mark_processed(
+                &mut state,
+                "/lib/Some Book",
+                &ReleaseFields::default(),
+                NOW,
+                false,
+            )
+            .unwrap();
+            mark_failed(&mut state, "B9", "e", None, &ReleaseFields::default(), NOW).unwrap();
+            assert_eq!(state.processed["/lib/Some Book"].asin, None);
+            assert!(state.processed["/lib/Some Book"].has_key("asin"));
+            assert_eq!(state.failed["B9"].asin.as_deref(), Some("B9"));
         }
     }
 
-    #[test]
-    fn first_failed_at_preserved_across_retries() {
-        let mut state = State::default();
-        mark_failed(&mut state, "B1", "boom", None, &fields(), NOW).unwrap();
-        mark_failed(&mut state, "B1", "boom again", None, &fields(), LATER).unwrap();
-        let entry = &state.failed["B1"];
-        assert_eq!(entry.first_failed_at.as_deref(), Some(NOW));
-        assert_eq!(entry.failed_at.as_deref(), Some(LATER));
-        assert_eq!(entry.error.as_deref(), Some("boom again"));
-    }
-
-    #[test]
-    fn error_type_captured_for_debugging() {
-        let mut state = State::default();
-        mark_failed(&mut state, "B1", "404", Some("AudnexError"), &fields(), NOW).unwrap();
-        assert_eq!(
-            state.failed["B1"].error_type.as_deref(),
-            Some("AudnexError")
-        );
-    }
-
-    #[test]
-    fn mark_failed_keeps_legacy_and_unknown_keys() {
-        let mut state: State = serde_json::from_str(
-            r#"{"failed": {"B1": {"path": "/lib/x", "retry_count": 2, "x_note": 7, "failed_at": "2025-01-01T00:00:00"}}}"#,
-        )
-        .unwrap();
-        mark_failed(&mut state, "B1", "e", None, &ReleaseFields::default(), NOW).unwrap();
-        let entry = &state.failed["B1"];
-        assert_eq!(entry.path.as_deref(), Some("/lib/x"));
-        assert_eq!(entry.extra["x_note"], 7);
-        assert_eq!(entry.retry_count, Some(3));
-        assert_eq!(
-            entry.first_failed_at.as_deref(),
-            Some("2025-01-01T00:00:00")
-        );
-    }
-
-    #[test]
-    fn mark_processed_keeps_earlier_checkpoints() {
-        let mut state = staged("B1");
-        for stage in [Stage::Metadata, Stage::Torrent] {
-            checkpoint_stage(&mut state, "B1", stage, &fields(), LATER, false).unwrap();
+    /// Plan Step 5: transitions
+    mod transitions {
+        use super::*;
+        #[test]
+        fn illegal_transitions_raise_clear_error() {
+            let mut state = staged("B1");
+            let err = mark_processed(&mut state, "B1", &ReleaseFields::default(), NOW, false)
+                .unwrap_err();
+            let text = err.to_string();
+            assert_eq!(err.exit_code(), 65);
+            assert!(text.contains("STAGED -> COMPLETE"), "{text}");
+            assert!(
+                text.contains("allowed from STAGED: STAGED, METADATA_FETCHED"),
+                "{text}"
+            );
+            assert_eq!(state.processed["B1"].status, Some(Status::Staged));
+            let err = checkpoint_stage(&mut state, "B1", Stage::Torrent, &fields(), NOW, false);
+            assert!(matches!(err, Err(Error::IllegalTransition { .. })));
         }
-        mark_failed(&mut state, "B1", "flaky", None, &fields(), NOW).unwrap();
-        mark_processed(&mut state, "B1", &ReleaseFields::default(), LATER, false).unwrap();
-        let entry = &state.processed["B1"];
-        assert_eq!(entry.checkpoint(Stage::Staged), Some(NOW));
-        assert_eq!(entry.checkpoint(Stage::Torrent), Some(LATER));
-        assert_eq!(entry.checkpoint(Stage::Uploaded), Some(LATER));
-        assert_eq!(entry.status, Some(Status::Complete));
-        assert!(!state.failed.contains_key("B1"));
+
+        #[test]
+        fn same_status_writes_allowed() {
+            let mut state = staged("B1");
+            checkpoint_stage(&mut state, "B1", Stage::Staged, &fields(), LATER, false).unwrap();
+            assert_eq!(state.processed["B1"].checkpoint(Stage::Staged), Some(LATER));
+        }
+
+        #[test]
+        fn force_records_an_illegal_transition() {
+            let mut state = staged("B1");
+            mark_processed(&mut state, "B1", &ReleaseFields::default(), NOW, true).unwrap();
+            assert_eq!(state.processed["B1"].status, Some(Status::Complete));
+        }
+
+        #[test]
+        fn unknown_current_status_never_blocks() {
+            let mut state = legacy(r#"{"status": "ARCHIVED"}"#);
+            mark_processed(&mut state, "L", &ReleaseFields::default(), NOW, false).unwrap();
+            assert_eq!(state.processed["L"].status, Some(Status::Complete));
+        }
     }
 
-    #[test]
-    fn new_entry_asin_is_the_id_unless_a_path() {
-        let mut state = State::default();
-        mark_processed(
-            &mut state,
-            "/lib/Some Book",
-            &ReleaseFields::default(),
-            NOW,
-            false,
-        )
-        .unwrap();
-        mark_failed(&mut state, "B9", "e", None, &ReleaseFields::default(), NOW).unwrap();
-        assert_eq!(state.processed["/lib/Some Book"].asin, None);
-        assert!(state.processed["/lib/Some Book"].has_key("asin"));
-        assert_eq!(state.failed["B9"].asin.as_deref(), Some("B9"));
-    }
+    /// Plan Step 3: status-aware stale detection
+    mod stale_entries {
+        use super::*;
+        fn with_status(status: &str) -> State {
+            legacy(&format!(
+                r#"{{"status": "{status}", "staging_dir": "/s", "torrent_path": "/t"}}"#
+            ))
+        }
 
-    // Plan Step 5: transitions
-    #[test]
-    fn illegal_transitions_raise_clear_error() {
-        let mut state = staged("B1");
-        let err =
-            mark_processed(&mut state, "B1", &ReleaseFields::default(), NOW, false).unwrap_err();
-        let text = err.to_string();
-        assert_eq!(err.exit_code(), 65);
-        assert!(text.contains("STAGED -> COMPLETE"), "{text}");
-        assert!(
-            text.contains("allowed from STAGED: STAGED, METADATA_FETCHED"),
-            "{text}"
-        );
-        assert_eq!(state.processed["B1"].status, Some(Status::Staged));
-        let err = checkpoint_stage(&mut state, "B1", Stage::Torrent, &fields(), NOW, false);
-        assert!(matches!(err, Err(Error::IllegalTransition { .. })));
-    }
+        #[test]
+        fn prune_does_not_flag_entries_whose_files_moved_after_completion() {
+            assert!(find_stale_entries(&with_status("COMPLETE"), |_| false).is_empty());
+            assert!(
+                find_stale_entries(&legacy(r#"{"staging_dir": "/gone"}"#), |_| false).is_empty()
+            );
+            let uploaded = with_status("UPLOADED");
+            assert!(find_stale_entries(&uploaded, exists_in(&["/t"])).is_empty());
+        }
 
-    #[test]
-    fn same_status_writes_allowed() {
-        let mut state = staged("B1");
-        checkpoint_stage(&mut state, "B1", Stage::Staged, &fields(), LATER, false).unwrap();
-        assert_eq!(state.processed["B1"].checkpoint(Stage::Staged), Some(LATER));
-    }
+        #[test]
+        fn only_flags_entries_missing_required_for_status_paths() {
+            let stale = find_stale_entries(&with_status("TORRENT_CREATED"), exists_in(&["/s"]));
+            assert_eq!(stale.len(), 1);
+            assert_eq!(stale[0].missing, vec!["torrent_path"]);
+            let stale = find_stale_entries(&with_status("STAGED"), exists_in(&["/t"]));
+            assert_eq!(stale[0].missing, vec!["staging_dir"]);
+            assert!(find_stale_entries(&with_status("DISCOVERED"), |_| false).is_empty());
+            assert!(find_stale_entries(&with_status("WEIRD"), |_| false).is_empty());
+        }
 
-    #[test]
-    fn force_records_an_illegal_transition() {
-        let mut state = staged("B1");
-        mark_processed(&mut state, "B1", &ReleaseFields::default(), NOW, true).unwrap();
-        assert_eq!(state.processed["B1"].status, Some(Status::Complete));
-    }
+        #[test]
+        fn expired_failed_entries_follow_the_ttl() {
+            let state: State = serde_json::from_str(
+                r#"{"failed": {
+                    "old": {"failed_at": "2026-10-01T00:00:00+00:00"},
+                    "new": {"failed_at": "2026-11-25T00:00:00+00:00"},
+                    "naive": {"failed_at": "2020-01-01T00:00:00"},
+                    "none": {"failed_at": null},
+                    "junk": {"failed_at": "last tuesday"}}}"#,
+            )
+            .unwrap();
+            let now = DateTime::parse_from_rfc3339(NOW).unwrap();
+            let month = std::time::Duration::from_secs(30 * 86400);
+            let ids: Vec<String> = expired_failed(&state, month, now)
+                .into_iter()
+                .map(|e| e.id)
+                .collect();
+            assert_eq!(ids, vec!["naive".to_string(), "old".to_string()]);
+        }
 
-    #[test]
-    fn unknown_current_status_never_blocks() {
-        let mut state = legacy(r#"{"status": "ARCHIVED"}"#);
-        mark_processed(&mut state, "L", &ReleaseFields::default(), NOW, false).unwrap();
-        assert_eq!(state.processed["L"].status, Some(Status::Complete));
-    }
-
-    // Plan Step 3: status-aware stale detection
-    fn with_status(status: &str) -> State {
-        legacy(&format!(
-            r#"{{"status": "{status}", "staging_dir": "/s", "torrent_path": "/t"}}"#
-        ))
-    }
-
-    #[test]
-    fn prune_does_not_flag_entries_whose_files_moved_after_completion() {
-        assert!(find_stale_entries(&with_status("COMPLETE"), |_| false).is_empty());
-        assert!(find_stale_entries(&legacy(r#"{"staging_dir": "/gone"}"#), |_| false).is_empty());
-        let uploaded = with_status("UPLOADED");
-        assert!(find_stale_entries(&uploaded, exists_in(&["/t"])).is_empty());
-    }
-
-    #[test]
-    fn only_flags_entries_missing_required_for_status_paths() {
-        let stale = find_stale_entries(&with_status("TORRENT_CREATED"), exists_in(&["/s"]));
-        assert_eq!(stale.len(), 1);
-        assert_eq!(stale[0].missing, vec!["torrent_path"]);
-        let stale = find_stale_entries(&with_status("STAGED"), exists_in(&["/t"]));
-        assert_eq!(stale[0].missing, vec!["staging_dir"]);
-        assert!(find_stale_entries(&with_status("DISCOVERED"), |_| false).is_empty());
-        assert!(find_stale_entries(&with_status("WEIRD"), |_| false).is_empty());
-    }
-
-    #[test]
-    fn expired_failed_entries_follow_the_ttl() {
-        let state: State = serde_json::from_str(
-            r#"{"failed": {
-                "old": {"failed_at": "2026-10-01T00:00:00+00:00"},
-                "new": {"failed_at": "2026-11-25T00:00:00+00:00"},
-                "naive": {"failed_at": "2020-01-01T00:00:00"},
-                "none": {"failed_at": null},
-                "junk": {"failed_at": "last tuesday"}}}"#,
-        )
-        .unwrap();
-        let now = DateTime::parse_from_rfc3339(NOW).unwrap();
-        let month = std::time::Duration::from_secs(30 * 86400);
-        let ids: Vec<String> = expired_failed(&state, month, now)
-            .into_iter()
-            .map(|e| e.id)
-            .collect();
-        assert_eq!(ids, vec!["naive".to_string(), "old".to_string()]);
-    }
-
-    #[test]
-    fn clearing_returns_what_was_removed() {
-        let mut state = staged("B1");
-        mark_failed(&mut state, "B2", "e", None, &fields(), NOW).unwrap();
-        assert!(clear_processed(&mut state, "B1").is_some());
-        assert!(clear_processed(&mut state, "B1").is_none());
-        assert!(clear_failed(&mut state, "B2").is_some());
-        assert!(clear_failed(&mut state, "nope").is_none());
+        #[test]
+        fn clearing_returns_what_was_removed() {
+            let mut state = staged("B1");
+            mark_failed(&mut state, "B2", "e", None, &fields(), NOW).unwrap();
+            assert!(clear_processed(&mut state, "B1").is_some());
+            assert!(clear_processed(&mut state, "B1").is_none());
+            assert!(clear_failed(&mut state, "B2").is_some());
+            assert!(clear_failed(&mut state, "nope").is_none());
+        }
     }
 }

@@ -7,6 +7,7 @@ pub mod clear;
 pub mod completions;
 pub mod config;
 pub mod export;
+pub mod help;
 pub mod list;
 pub mod mark;
 pub mod plugins;
@@ -17,30 +18,40 @@ pub mod should_skip;
 pub mod show;
 pub mod verify;
 
+use std::ffi::OsString;
 use std::path::Path;
 
 use chrono::{DateTime, FixedOffset};
 
 use super::output::Console;
-use super::{Cli, Command, ConfigArgs, ConfigCommand, Ctx, StateCommand};
+use super::plugins::{self as external, Level};
+use super::{Cli, Command, ConfigArgs, ConfigCommand, Ctx, StateArgs, StateCommand};
 use crate::error::Result;
 use crate::state::time::parse_timestamp;
 
 /// Runs a parsed command line; the value is the process exit code.
 pub fn run(cli: Cli) -> Result<i32> {
-    // These need no settings, so they work when the configuration itself is broken.
-    match &cli.command {
-        Command::Config(ConfigArgs {
-            command: ConfigCommand::Path,
-        }) => {
-            let console = Console::new(cli.global.color, cli.global.quiet, cli.global.verbose);
-            return config::path(&cli.global, &console);
-        }
-        Command::Completions(args) => return completions::run(args),
-        _ => {}
+    if let Command::Config(ConfigArgs {
+        command: ConfigCommand::Path,
+    }) = &cli.command
+    {
+        let console = Console::new(cli.global.color, cli.global.quiet, cli.global.verbose);
+        return config::path(&cli.global, &console);
     }
+    // Help needs no configuration, except to run a plugin's --help.
+    let command = match cli.command {
+        Command::Help(args) => return help::run(cli.global, args.command),
+        Command::State(StateArgs {
+            command: StateCommand::Help(args),
+        }) => {
+            let mut words = vec![OsString::from("state")];
+            words.extend(args.command);
+            return help::run(cli.global, words);
+        }
+        other => other,
+    };
     let ctx = Ctx::new(cli.global)?;
-    match cli.command {
+    match command {
         Command::State(state) => match state.command {
             StateCommand::List(args) => list::run(&ctx, args),
             StateCommand::Show(args) => show::run(&ctx, args),
@@ -55,15 +66,17 @@ pub fn run(cli: Cli) -> Result<i32> {
             StateCommand::Backups(args) => backups::run(&ctx, args),
             StateCommand::Restore(args) => restore::run(&ctx, args),
             StateCommand::Verify(args) => verify::run(&ctx, args),
-            StateCommand::External(args) => plugins::run_external(&ctx, "mamfast-state-", args),
+            StateCommand::Help(_) => unreachable!("handled above"),
+            StateCommand::External(args) => external::dispatch(&ctx, Level::State, &args),
         },
         Command::Config(config) => match config.command {
             ConfigCommand::Show(args) => config::show(&ctx, args),
             ConfigCommand::Path => config::path(&ctx.global, &ctx.console),
         },
         Command::Plugins(args) => plugins::run(&ctx, args),
-        Command::Completions(args) => completions::run(&args),
-        Command::External(args) => plugins::run_external(&ctx, "mamfast-", args),
+        Command::Completions(args) => completions::run(&ctx, args),
+        Command::Help(_) => unreachable!("handled above"),
+        Command::External(args) => external::dispatch(&ctx, Level::Top, &args),
     }
 }
 

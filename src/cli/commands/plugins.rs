@@ -1,112 +1,120 @@
-//! External commands: `mamfast state <name>` runs `mamfast-state-<name>`, `mamfast <name>`
-//! runs `mamfast-<name>`, found by exact name in `plugins.dirs`, then `PATH`; and
-//! `mamfast plugins`, which lists what is found.
-
-use std::ffi::OsString;
-use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+//! `mamfast plugins`: every plugin file found in `plugins.dirs` and `PATH`, the command it
+//! answers to, and why a file is skipped (shadowed by a built-in or an earlier file, or not
+//! executable). The finding itself lives in [`crate::cli::plugins`].
 
 use clap::Args;
+use serde::Serialize;
 
+use crate::cli::plugins::{scan, search_dirs, PluginInfo, Shadow};
 use crate::cli::Ctx;
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 #[derive(Debug, Args)]
 pub struct PluginsArgs {
-    /// Print a JSON array of the plugins found
+    /// Print a JSON array: [{"name", "command", "path", "executable", "shadowed_by", "runs"}]
     #[arg(long)]
     pub json: bool,
 }
 
-/// The directories searched, in order: `plugins.dirs`, then the absolute entries of `PATH`.
-pub fn search_dirs(plugin_dirs: &[PathBuf]) -> Vec<PathBuf> {
-    let mut dirs = plugin_dirs.to_vec();
-    if let Some(path) = std::env::var_os("PATH") {
-        // Empty and relative entries would search the current directory: skipped.
-        dirs.extend(std::env::split_paths(&path).filter(|p| p.is_absolute()));
-    }
-    dirs
-}
-
-fn is_executable(path: &Path) -> bool {
-    path.metadata()
-        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-}
-
-pub fn run_external(ctx: &Ctx, prefix: &str, args: Vec<OsString>) -> Result<i32> {
-    let name = args
-        .first()
-        .and_then(|n| n.to_str())
-        .unwrap_or_default()
-        .to_string();
-    if name.is_empty() || name.starts_with('-') || name.contains('/') {
-        return Err(Error::Usage(format!(
-            "invalid command name {name:?}: a plugin name has no '/' and does not start with '-'"
-        )));
-    }
-    let file = format!("{prefix}{name}");
-    let found = search_dirs(&ctx.settings.plugin_dirs)
-        .into_iter()
-        .map(|d| d.join(&file))
-        .find(|p| p.is_file());
-    let Some(path) = found else {
-        return Err(Error::Usage(format!(
-            "unknown command {name:?}: no built-in command and no {file} in plugins.dirs or PATH\n\
-             Run `mamfast --help` for the commands, `mamfast plugins` for the plugins found."
-        )));
-    };
-    if !is_executable(&path) {
-        return Err(Error::PluginExec(format!(
-            "{} is not executable; make it so with: chmod +x {}",
-            path.display(),
-            path.display()
-        )));
-    }
-    let mut command = std::process::Command::new(&path);
-    command.args(&args[1..]);
-    for (key, value) in ctx.settings.plugin_env() {
-        command.env(key, value);
-    }
-    if let Ok(bin) = std::env::current_exe() {
-        command.env("MAMFAST_BIN", bin);
-    }
-    command.env("MAMFAST_PLUGIN_API", "1");
-    // exec only returns on failure: the plugin's status and signals are then the caller's.
-    let err = command.exec();
-    Err(Error::PluginExec(format!(
-        "could not start {}: {err}\nCheck its #! line and that its interpreter exists.",
-        path.display()
-    )))
+/// One element of `plugins --json`.
+#[derive(Serialize)]
+struct PluginJson {
+    /// The name typed after `mamfast` or `mamfast state`.
+    name: String,
+    /// The full command: `mamfast state stats`.
+    command: String,
+    /// The file, absolute.
+    path: String,
+    /// Whether mamfast may execute it.
+    executable: bool,
+    /// What runs instead of this file: `"built-in"`, the path of another plugin file, or null.
+    shadowed_by: Option<String>,
+    /// Whether `command` runs this file (executable and not shadowed).
+    runs: bool,
 }
 
 pub fn run(ctx: &Ctx, args: PluginsArgs) -> Result<i32> {
-    let mut found = Vec::new();
-    for dir in search_dirs(&ctx.settings.plugin_dirs) {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        let mut names: Vec<PathBuf> = entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with("mamfast-"))
+    let dirs = search_dirs(&ctx.settings.plugin_dirs);
+    for dir in &dirs {
+        ctx.console.detail(format!("searching {}", dir.display()));
+    }
+    let plugins = scan(&dirs);
+
+    if args.json {
+        let docs: Vec<PluginJson> = plugins
+            .iter()
+            .map(|p| PluginJson {
+                name: p.name.clone(),
+                command: p.command(),
+                path: p.path.display().to_string(),
+                executable: p.executable,
+                shadowed_by: p.shadowed_by.as_ref().map(|s| match s {
+                    Shadow::BuiltIn => "built-in".to_string(),
+                    Shadow::By(path) => path.display().to_string(),
+                }),
+                runs: p.runs(),
             })
             .collect();
-        names.sort();
-        found.extend(names);
-    }
-    if args.json {
-        let docs: Vec<_> = found
-            .iter()
-            .map(|p| serde_json::json!({"path": p.display().to_string(), "executable": is_executable(p)}))
-            .collect();
         ctx.console.json(&docs);
-    } else {
-        for p in found {
-            ctx.console.data(format!("{}\n", p.display()));
+        return Ok(0);
+    }
+
+    if plugins.is_empty() {
+        ctx.console.info(
+            "No plugins found (mamfast-* and mamfast-state-* files in plugins.dirs, then PATH). \
+             Run with -v to see the directories searched.",
+        );
+        return Ok(0);
+    }
+    // PATH comes last and is never cut: it is what an operator copies to fix a warning.
+    let rows = plugins.iter().map(|p| {
+        vec![
+            p.name.clone(),
+            p.command(),
+            note(p),
+            p.path.display().to_string(),
+        ]
+    });
+    ctx.console
+        .table_uncut(&["NAME", "COMMAND", "NOTE", "PATH"], rows);
+    for p in &plugins {
+        if let Some(warning) = warning(p) {
+            ctx.console.warn(warning);
         }
     }
     Ok(0)
+}
+
+/// The NOTE column: empty for a plugin that runs.
+fn note(p: &PluginInfo) -> String {
+    match (&p.shadowed_by, p.executable) {
+        (Some(Shadow::BuiltIn), _) => "shadowed by a built-in".into(),
+        (Some(Shadow::By(_)), true) => "shadowed by an earlier file".into(),
+        (Some(Shadow::By(_)), false) | (None, false) => "not executable".into(),
+        (None, true) => String::new(),
+    }
+}
+
+/// The warning for a file that does not run, with what to do about it.
+fn warning(p: &PluginInfo) -> Option<String> {
+    let path = p.path.display();
+    let command = p.command();
+    Some(match (&p.shadowed_by, p.executable) {
+        (None, true) => return None,
+        (Some(Shadow::BuiltIn), _) => format!(
+            "{path} never runs: `{command}` is a built-in command, and built-ins always win. \
+             Rename the file to use it."
+        ),
+        (Some(Shadow::By(winner)), true) => format!(
+            "{path} never runs: {} is found first for `{command}` (plugins.dirs, then PATH).",
+            winner.display()
+        ),
+        (Some(Shadow::By(winner)), false) => format!(
+            "{path} is not executable and is skipped: `{command}` runs {}.",
+            winner.display()
+        ),
+        (None, false) => {
+            format!("{path} is not executable, so `{command}` cannot run it. Fix: chmod +x {path}")
+        }
+    })
 }
