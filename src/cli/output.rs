@@ -4,6 +4,8 @@
 use std::io::{self, IsTerminal, Write};
 
 use serde::Serialize;
+use tabled::builder::Builder;
+use tabled::settings::Style;
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 use crate::store::format::write_python_json;
@@ -134,7 +136,8 @@ impl Console {
     }
 }
 
-/// Space before the first column and between two columns.
+/// Space before the first column and between two columns in tabled's blank style (one cell of
+/// padding each side, one of separator), used to budget the width.
 const LEFT: &str = " ";
 const GAP: &str = "   ";
 /// A column is never cut narrower than this.
@@ -183,18 +186,24 @@ where
         };
         widths[i] -= 1;
     }
-    let mut text = String::new();
-    for row in &table {
-        let mut line = String::from(LEFT);
-        for (i, (cell, w)) in row.iter().zip(&widths).enumerate() {
-            if i > 0 {
-                line.push_str(GAP);
+    // Cells are cut here, by terminal cells, because tabled's own truncation splits wide
+    // characters into U+FFFD (tabled 0.17 to 0.22); tabled then lays the cut cells out.
+    let mut builder = Builder::default();
+    for (r, row) in table.iter().enumerate() {
+        builder.push_record(row.iter().zip(&widths).map(|(cell, w)| {
+            let cell = fit(cell, *w).into_owned();
+            // The header is padded to the column's budget, so every column is exactly as
+            // wide as planned even when a cut wide character leaves a cell one cell short.
+            match r {
+                0 => format!("{cell:<w$}", w = w - cell.width() + cell.chars().count()),
+                _ => cell,
             }
-            let cell = fit(cell, *w);
-            let pad = w.saturating_sub(cell.width());
-            line.push_str(&cell);
-            line.extend(std::iter::repeat_n(' ', pad));
-        }
+        }));
+    }
+    let mut layout = builder.build();
+    layout.with(Style::blank());
+    let mut text = String::new();
+    for line in layout.to_string().lines() {
         text.push_str(line.trim_end());
         text.push('\n');
     }
