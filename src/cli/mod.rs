@@ -39,6 +39,7 @@ pub struct Cli {
 
 /// Options every command takes, before or after its name.
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Config file to use instead of the system and user ones (must exist)
     #[arg(long, global = true, value_name = "FILE")]

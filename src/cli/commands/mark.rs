@@ -11,9 +11,9 @@ use crate::state::ops::{self, ReleaseFields};
 use crate::state::Status;
 use crate::store::Outcome;
 
-/// Fields of a processed entry a write command may set; a field not given keeps its value.
+/// What names a release, for processed and failed entries alike.
 #[derive(Debug, Clone, Args)]
-pub struct ProcessedFields {
+pub struct ReleaseNames {
     /// Title of the release
     #[arg(long)]
     pub title: Option<String>,
@@ -23,6 +23,13 @@ pub struct ProcessedFields {
     /// ASIN (a new entry's ASIN is its ID unless the ID is a path)
     #[arg(long)]
     pub asin: Option<String>,
+}
+
+/// Fields of a processed entry a write command may set; a field not given keeps its value.
+#[derive(Debug, Clone, Args)]
+pub struct ProcessedFields {
+    #[command(flatten)]
+    pub names: ReleaseNames,
     /// Staging directory (stored absolute)
     #[arg(long, value_name = "DIR")]
     pub staging_dir: Option<PathBuf>,
@@ -43,9 +50,9 @@ pub struct ProcessedFields {
 impl ProcessedFields {
     pub fn to_fields(&self) -> Result<ReleaseFields> {
         Ok(ReleaseFields {
-            asin: self.asin.clone(),
-            title: self.title.clone(),
-            author: self.author.clone(),
+            asin: self.names.asin.clone(),
+            title: self.names.title.clone(),
+            author: self.names.author.clone(),
             staging_dir: absolute(self.staging_dir.as_ref())?,
             torrent_path: absolute(self.torrent_path.as_ref())?,
             source_dir: None,
@@ -91,15 +98,8 @@ pub struct MarkFailedArgs {
     /// Kind of error, e.g. the exception's class name
     #[arg(long, value_name = "TYPE")]
     pub error_type: Option<String>,
-    /// Title of the release
-    #[arg(long)]
-    pub title: Option<String>,
-    /// Author of the release
-    #[arg(long)]
-    pub author: Option<String>,
-    /// ASIN (a new entry's ASIN is its ID unless the ID is a path)
-    #[arg(long)]
-    pub asin: Option<String>,
+    #[command(flatten)]
+    pub names: ReleaseNames,
     /// Source directory (stored absolute)
     #[arg(long, value_name = "DIR")]
     pub source_dir: Option<PathBuf>,
@@ -124,9 +124,9 @@ pub fn run_processed(ctx: &Ctx, args: MarkProcessedArgs) -> Result<i32> {
 
 pub fn run_failed(ctx: &Ctx, args: MarkFailedArgs) -> Result<i32> {
     let fields = ReleaseFields {
-        asin: args.asin.clone(),
-        title: args.title.clone(),
-        author: args.author.clone(),
+        asin: args.names.asin.clone(),
+        title: args.names.title.clone(),
+        author: args.names.author.clone(),
         source_dir: absolute(args.source_dir.as_ref())?,
         ..ReleaseFields::default()
     };
