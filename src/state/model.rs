@@ -54,8 +54,10 @@ macro_rules! record {
 
             /// Whether a known key will be written (it was read, was marked, or has a value).
             pub fn has_key(&self, key: &str) -> bool {
-                let bit = Self::bit(key);
-                bit != 0 && self.present & bit != 0
+                match key {
+                    $( $key => self.$field.is_some() || self.present & Self::bit($key) != 0, )*
+                    _ => false,
+                }
             }
         }
 
