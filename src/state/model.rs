@@ -402,6 +402,17 @@ mod tests {
     }
 
     #[test]
+    fn a_value_set_in_code_counts_as_a_key() {
+        // Migration asks has_key(); a value set without mark_present() must count, or a v1
+        // state built in code would have its checkpoints replaced.
+        let mut entry = ProcessedEntry::default();
+        assert!(!entry.has_key("checkpoints"));
+        entry.checkpoints = Some(Checkpoints::default());
+        assert!(entry.has_key("checkpoints"));
+        assert!(!entry.has_key("no_such_key"));
+    }
+
+    #[test]
     fn unknown_keys_are_merged_in_sorted_order() {
         let mut entry = FailedEntry::default();
         entry.extra.insert("aaa".into(), Value::Bool(true));
