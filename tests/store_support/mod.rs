@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use mamfast::{Notice, Outcome, State, Store, StoreOptions};
 
+pub mod gen;
+
 pub fn fixture(name: &str) -> Vec<u8> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
     fs::read(dir.join(name)).unwrap_or_else(|e| panic!("fixture {name}: {e}"))
