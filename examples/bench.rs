@@ -9,7 +9,8 @@
 //!
 //! Run: `cargo run --release --example bench` (builds the release binary first). Arguments:
 //! entry counts to run instead of the default `1000 10000 100000`. `BENCH_DIR` chooses where the
-//! files go (default: the system temp directory; use the disk the state lives on).
+//! files go (default: the system temp directory; use the disk the state lives on);
+//! `BENCH_KEEP=1` keeps them afterwards (for profiling).
 
 #[path = "../tests/store_support/gen.rs"]
 mod gen;
@@ -103,9 +104,8 @@ fn main() {
     for r in &rows {
         let mb = r.file_size as f64 / 1e6;
         let jq = r.jq.map_or("-".to_string(), ms);
-        let list_vs_jq = r
-            .jq
-            .map_or("-".to_string(), |jq| format!("{:.2}", ratio(r.list, jq)));
+        let list_vs_jq =
+            r.jq.map_or("-".to_string(), |jq| format!("{:.2}", ratio(r.list, jq)));
         let rss = |rss: u64| format!("{:.2}x", rss as f64 / r.file_size as f64);
         println!(
             "{:>8} {:>9.2} | {:>9} {:>9} {:>6.2} | {:>9} {:>9} {:>9} {:>7} | {:>8} {:>8} {:>8}",
@@ -158,6 +158,9 @@ fn main() {
         peak as f64 / last.file_size as f64,
         MAX_RSS_RATIO,
     );
+    if std::env::var_os("BENCH_KEEP").is_some() {
+        println!("files kept in {}", work.keep().display());
+    }
     if !ok {
         std::process::exit(1);
     }
@@ -241,8 +244,11 @@ fn bench_size(bin: &Path, jq: bool, work: &Path, entries: usize) -> Row {
     let jq = jq.then(|| {
         let times = (0..reps)
             .map(|_| {
-                let (time, _, status) =
-                    run_measured(Command::new("jq").args([OsStr::new("-c"), OsStr::new(".")]).arg(&path));
+                let (time, _, status) = run_measured(
+                    Command::new("jq")
+                        .args([OsStr::new("-c"), OsStr::new(".")])
+                        .arg(&path),
+                );
                 assert!(status.success(), "jq: {status}");
                 time
             })

@@ -6,10 +6,33 @@
 //! layout (two-space indent, `": "` and `","`), the string escapes (serde_json escapes exactly
 //! the characters Python does, with lowercase hex) and Python's number spelling.
 
+use std::collections::BTreeMap;
 use std::io::{self, Write};
+use std::ops::Bound;
 
 use serde::Serialize;
 use serde_json::ser::Formatter;
+
+use crate::state::model::{Field, Fields};
+use crate::state::State;
+
+/// Parses a state file. The whole file must be UTF-8 (Python's `json.load` on a file opened
+/// with `encoding="utf-8"` refuses anything else too); it is checked once, up front, which
+/// spares the JSON parser a check per string. The error is one line, for the operator.
+pub fn parse_state(bytes: &[u8]) -> Result<State, String> {
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        let at = e.valid_up_to();
+        let before = &bytes[..at];
+        let line = 1 + before.iter().filter(|b| **b == b'\n').count();
+        let column = 1 + at
+            - before
+                .iter()
+                .rposition(|b| *b == b'\n')
+                .map_or(0, |i| i + 1);
+        format!("invalid UTF-8 at line {line} column {column} (byte {at})")
+    })?;
+    serde_json::from_str(text).map_err(|e| e.to_string())
+}
 
 /// Serializes `value` as Python's `json.dump(indent=2, ensure_ascii=False, sort_keys=True)`.
 /// Keys must already be sorted (every map of the model is).
@@ -25,6 +48,179 @@ pub fn write_python_json<W: Write, T: Serialize + ?Sized>(writer: W, value: &T) 
     value.serialize(&mut ser).map_err(io::Error::other)
 }
 
+/// Writes `state` in the Python byte format: the same bytes as [`write_python_json`], about
+/// three times faster. The model's own keys and values are written directly (plain strings
+/// are copied without escaping after one vectorised check); only unknown values go through
+/// serde. Writes are gathered in a 64 KiB buffer.
+pub fn write_state<W: Write>(writer: W, state: &State) -> io::Result<()> {
+    let mut out = io::BufWriter::with_capacity(1 << 16, writer);
+    write_object(&mut out, state, 0)?;
+    out.flush()
+}
+
+/// An object whose keys and values [`Fields`] gives, its own `{` at nesting depth `depth`.
+fn write_object<W: Write, T: Fields>(w: &mut W, object: &T, depth: usize) -> io::Result<()> {
+    w.write_all(b"{")?;
+    let mut first = true;
+    object.each_field(|key, field| {
+        write_key(w, key, depth + 1, first)?;
+        first = false;
+        write_field(w, field, depth + 1)
+    })?;
+    write_close(w, b"}", depth, first)
+}
+
+/// Maps with at least this many entries are written by two threads.
+const PARALLEL_FROM: usize = 20_000;
+
+/// A map of entries keyed by ID. A large map is written by two threads where there are two
+/// CPUs: the second half is rendered into memory while the first is written, then appended.
+fn write_entries<W: Write, T: Fields + Sync>(
+    w: &mut W,
+    entries: &BTreeMap<String, T>,
+    depth: usize,
+) -> io::Result<()> {
+    w.write_all(b"{")?;
+    if entries.len() >= PARALLEL_FROM && two_cpus() {
+        let mid = entries
+            .keys()
+            .nth(entries.len() / 2)
+            .expect("a large map")
+            .as_str();
+        let head = entries.range::<str, _>((Bound::Unbounded, Bound::Excluded(mid)));
+        let tail = entries.range::<str, _>((Bound::Included(mid), Bound::Unbounded));
+        let written = std::thread::scope(|scope| {
+            let render_tail = move || {
+                let mut buf = Vec::new();
+                write_entry_list(&mut buf, tail, depth, false).map(|()| buf)
+            };
+            let Ok(job) = std::thread::Builder::new().spawn_scoped(scope, render_tail) else {
+                return None;
+            };
+            let done = write_entry_list(w, head, depth, true).and_then(|()| {
+                let buf = job
+                    .join()
+                    .map_err(|_| io::Error::other("writer thread panicked"))??;
+                w.write_all(&buf)
+            });
+            Some(done)
+        });
+        if let Some(done) = written {
+            return done.and_then(|()| write_close(w, b"}", depth, false));
+        }
+    }
+    write_entry_list(w, entries.iter(), depth, true)?;
+    write_close(w, b"}", depth, entries.is_empty())
+}
+
+/// `"ID": {…}` for each entry, each but the first of the map (`first`) after a comma.
+fn write_entry_list<'a, W: Write, T: Fields + 'a>(
+    w: &mut W,
+    entries: impl Iterator<Item = (&'a String, &'a T)>,
+    depth: usize,
+    mut first: bool,
+) -> io::Result<()> {
+    for (id, entry) in entries {
+        write_key(w, id, depth + 1, first)?;
+        first = false;
+        write_object(w, entry, depth + 1)?;
+    }
+    Ok(())
+}
+
+fn two_cpus() -> bool {
+    std::thread::available_parallelism().is_ok_and(|n| n.get() > 1)
+}
+
+/// `,` unless first, newline, indentation for `depth`, the key and `": "`.
+fn write_key<W: Write>(w: &mut W, key: &str, depth: usize, first: bool) -> io::Result<()> {
+    if !first {
+        w.write_all(b",")?;
+    }
+    write_newline_indent(w, depth)?;
+    write_str(w, key)?;
+    w.write_all(b": ")
+}
+
+fn write_close<W: Write>(w: &mut W, close: &[u8], depth: usize, empty: bool) -> io::Result<()> {
+    if !empty {
+        write_newline_indent(w, depth)?;
+    }
+    w.write_all(close)
+}
+
+fn write_field<W: Write>(w: &mut W, field: Field<'_>, depth: usize) -> io::Result<()> {
+    match field {
+        Field::Null => w.write_all(b"null"),
+        Field::Str(text) => write_str(w, text),
+        Field::U64(n) => write!(w, "{n}"),
+        Field::Checkpoints(c) => write_object(w, c, depth),
+        Field::Processed(entries) => write_entries(w, entries, depth),
+        Field::Failed(entries) => write_entries(w, entries, depth),
+        Field::Value(value) => {
+            let formatter = PythonFormatter {
+                indent: depth,
+                has_value: false,
+            };
+            let mut ser = serde_json::Serializer::with_formatter(w, formatter);
+            value.serialize(&mut ser).map_err(io::Error::other)
+        }
+    }
+}
+
+/// A JSON string: quoted and copied as it is when nothing in it needs escaping (the common
+/// case), else escaped by serde_json, whose escapes are Python's.
+fn write_str<W: Write>(w: &mut W, text: &str) -> io::Result<()> {
+    if needs_escape(text.as_bytes()) {
+        return serde_json::to_writer(w, text).map_err(io::Error::other);
+    }
+    w.write_all(b"\"")?;
+    w.write_all(text.as_bytes())?;
+    w.write_all(b"\"")
+}
+
+/// Whether `bytes` holds a control character, `"` or `\\`: eight bytes at a time, with the
+/// classic "has a zero byte" / "has a byte less than n" word tricks (exact, no false hits).
+fn needs_escape(bytes: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let special = |word: u64| {
+        let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
+        let below_space = word.wrapping_sub(ONES * 0x20) & !word & HIGHS;
+        below_space
+            | has_zero(word ^ (ONES * u64::from(b'"')))
+            | has_zero(word ^ (ONES * u64::from(b'\\')))
+            != 0
+    };
+    let mut words = bytes.chunks_exact(8);
+    for word in &mut words {
+        if special(u64::from_le_bytes(word.try_into().expect("8 bytes"))) {
+            return true;
+        }
+    }
+    // The last 0–7 bytes, padded with a byte that needs no escape.
+    let last = words
+        .remainder()
+        .iter()
+        .rev()
+        .fold(u64::from_le_bytes([b'a'; 8]), |word, &b| {
+            (word << 8) | u64::from(b)
+        });
+    special(last)
+}
+
+fn write_newline_indent<W: ?Sized + Write>(w: &mut W, depth: usize) -> io::Result<()> {
+    let width = 1 + 2 * depth;
+    if width <= NEWLINE_INDENT.len() {
+        return w.write_all(&NEWLINE_INDENT[..width]);
+    }
+    w.write_all(b"\n")?;
+    for _ in 0..depth {
+        w.write_all(b"  ")?;
+    }
+    Ok(())
+}
+
 /// `PrettyFormatter` with a two-space indent, except for numbers, which are spelled as Python
 /// spells them after reading them back (`1.50` → `1.5`, `1E400` → `Infinity`, `-0` → `0`).
 #[derive(Default)]
@@ -33,13 +229,20 @@ struct PythonFormatter {
     has_value: bool,
 }
 
+/// A newline and up to 64 levels of indentation, written with one call.
+const NEWLINE_INDENT: &[u8; 129] = b"\n                                                                                                                                ";
+
 impl PythonFormatter {
-    fn newline_indent<W: ?Sized + Write>(&self, w: &mut W) -> io::Result<()> {
-        w.write_all(b"\n")?;
-        for _ in 0..self.indent {
-            w.write_all(b"  ")?;
+    /// `,` (unless `first`), then a newline and the current indentation.
+    fn separator<W: ?Sized + Write>(&self, w: &mut W, first: bool) -> io::Result<()> {
+        if !first {
+            w.write_all(b",")?;
         }
-        Ok(())
+        self.newline_indent(w)
+    }
+
+    fn newline_indent<W: ?Sized + Write>(&self, w: &mut W) -> io::Result<()> {
+        write_newline_indent(w, self.indent)
     }
 }
 
@@ -59,10 +262,7 @@ impl Formatter for PythonFormatter {
     }
 
     fn begin_array_value<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
-        if !first {
-            w.write_all(b",")?;
-        }
-        self.newline_indent(w)
+        self.separator(w, first)
     }
 
     fn end_array_value<W: ?Sized + Write>(&mut self, _w: &mut W) -> io::Result<()> {
@@ -85,10 +285,7 @@ impl Formatter for PythonFormatter {
     }
 
     fn begin_object_key<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
-        if !first {
-            w.write_all(b",")?;
-        }
-        self.newline_indent(w)
+        self.separator(w, first)
     }
 
     fn begin_object_value<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {

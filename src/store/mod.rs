@@ -407,9 +407,9 @@ fn probe(path: &Path, is_main: bool) -> Result<Probe> {
     if bytes.is_empty() {
         return Ok(Probe::Invalid("empty file".into()));
     }
-    let mut state = match serde_json::from_slice::<State>(&bytes) {
+    let mut state = match format::parse_state(&bytes) {
         Ok(state) => state,
-        Err(e) => return Ok(Probe::Invalid(e.to_string())),
+        Err(e) => return Ok(Probe::Invalid(e)),
     };
     let version = state.version;
     match migrate(&mut state) {
@@ -636,7 +636,7 @@ impl Store {
                     _ => OldMain::Discard,
                 };
                 durable::commit(&paths, &self.faults, old, None, &mut |w| {
-                    format::write_python_json(w, &state)
+                    format::write_state(w, &state)
                 })?;
                 Ok(t)
             }
@@ -959,7 +959,7 @@ fn summarize(path: &Path) -> std::result::Result<Summary, String> {
     if bytes.is_empty() {
         return Err("empty file".into());
     }
-    let state: State = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
+    let state = format::parse_state(&bytes)?;
     if state.version > CURRENT_VERSION {
         return Err(format!(
             "schema version {} is newer than this mamfast understands (up to {CURRENT_VERSION})",

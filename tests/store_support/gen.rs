@@ -80,7 +80,10 @@ const ERRORS: &[(&str, &str)] = &[
     ("Audnex returned 404 for ASIN", "AudnexError"),
     ("Audnex 503: upstream unavailable", "NetworkError"),
     ("qBittorrent login failed: 403 Forbidden", "QbitError"),
-    ("mkbrr exited with status 1: no audio files found", "TorrentError"),
+    (
+        "mkbrr exited with status 1: no audio files found",
+        "TorrentError",
+    ),
     (
         "staging failed: [Errno 28] No space left on device: '/srv/mam/staging'",
         "OSError",
@@ -92,7 +95,12 @@ const ERRORS: &[(&str, &str)] = &[
 pub fn timestamp(rng: &mut Rng) -> String {
     let month = 1 + rng.below(12);
     let day = 1 + rng.below(28);
-    let (h, m, s, us) = (rng.below(24), rng.below(60), rng.below(60), rng.below(1_000_000));
+    let (h, m, s, us) = (
+        rng.below(24),
+        rng.below(60),
+        rng.below(60),
+        rng.below(1_000_000),
+    );
     let year = 2025 + rng.below(2);
     let base = format!("{year}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{us:06}");
     if rng.percent(30) {
