@@ -46,6 +46,9 @@ struct Row {
 }
 
 fn main() {
+    if std::env::args().nth(1).as_deref() == Some(MEASURE) {
+        return measure_child();
+    }
     let sizes: Vec<usize> = {
         let args: Vec<usize> = std::env::args()
             .skip(1)
@@ -283,10 +286,47 @@ fn raw_durable_copy(from: &Path, to: &Path) {
     File::open(dir).unwrap().sync_all().unwrap();
 }
 
+/// The argument that makes this program the measuring helper of [`run_measured`].
+const MEASURE: &str = "--measure-child";
+
 /// Runs `cmd` with stdout and stderr discarded; its wall time, max RSS in bytes, status.
+///
+/// The command is started by a fresh copy of this program (`--measure-child`), not by this
+/// process: `ru_maxrss` of a child counts the memory of the process that spawned it (its
+/// address space is the spawner's until `exec`), and this one holds large states.
 fn run_measured(cmd: &mut Command) -> (Duration, u64, ExitStatus) {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .arg(MEASURE)
+        .arg(cmd.get_program())
+        .args(cmd.get_args())
+        .env_clear()
+        .envs(cmd.get_envs().filter_map(|(k, v)| Some((k, v?))))
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("spawn the measuring helper");
+    assert!(out.status.success(), "measuring helper: {}", out.status);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut fields = text.split_whitespace().map(|f| f.parse::<i64>().unwrap());
+    let (nanos, rss, status) = (
+        fields.next().unwrap(),
+        fields.next().unwrap(),
+        fields.next().unwrap(),
+    );
+    (
+        Duration::from_nanos(nanos as u64),
+        rss as u64,
+        ExitStatus::from_raw(status as i32),
+    )
+}
+
+/// The helper: runs the command after `--measure-child` with no output, and prints its wall
+/// time (ns), max RSS (bytes) and raw wait status.
+fn measure_child() {
+    let args: Vec<String> = std::env::args().skip(2).collect();
     let start = Instant::now();
-    let child = cmd
+    let child = Command::new(&args[0])
+        .args(&args[1..])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -302,11 +342,11 @@ fn run_measured(cmd: &mut Command) -> (Duration, u64, ExitStatus) {
     assert_eq!(got, pid, "wait4: {}", std::io::Error::last_os_error());
     drop(child);
     // ru_maxrss is in kilobytes on Linux.
-    (
-        elapsed,
-        usage.ru_maxrss as u64 * 1024,
-        ExitStatus::from_raw(status),
-    )
+    println!(
+        "{} {} {status}",
+        elapsed.as_nanos(),
+        usage.ru_maxrss as u64 * 1024
+    );
 }
 
 /// `target/release/mamfast`, built now if needed (an example does not build the binary).

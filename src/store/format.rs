@@ -14,12 +14,28 @@ use serde::Serialize;
 use serde_json::ser::Formatter;
 
 use crate::state::model::{Field, Fields};
-use crate::state::State;
+use crate::state::{ProcessedEntry, State};
 
 /// Parses a state file. The whole file must be UTF-8 (Python's `json.load` on a file opened
 /// with `encoding="utf-8"` refuses anything else too); it is checked once, up front, which
 /// spares the JSON parser a check per string. The error is one line, for the operator.
+///
+/// A large file in the byte format mamfast and the Python tool write is parsed by the faster
+/// path of [`split`], with the same result; anything else, and every error, goes through
+/// serde_json alone, so its messages and rules are the only ones.
 pub fn parse_state(bytes: &[u8]) -> Result<State, String> {
+    parse(bytes, SPLIT_FROM).map(Parsed::assemble)
+}
+
+/// [`parse_state`] for bytes no longer needed afterwards: they are freed before the processed
+/// map is built, which lowers the peak memory of a large load by about a third of the file.
+pub(crate) fn parse_state_owned(bytes: Vec<u8>) -> Result<State, String> {
+    let parsed = parse(&bytes, SPLIT_FROM)?;
+    drop(bytes);
+    Ok(parsed.assemble())
+}
+
+fn parse(bytes: &[u8], split_from: usize) -> Result<Parsed, String> {
     let text = std::str::from_utf8(bytes).map_err(|e| {
         let at = e.valid_up_to();
         let before = &bytes[..at];
@@ -31,7 +47,239 @@ pub fn parse_state(bytes: &[u8]) -> Result<State, String> {
                 .map_or(0, |i| i + 1);
         format!("invalid UTF-8 at line {line} column {column} (byte {at})")
     })?;
-    serde_json::from_str(text).map_err(|e| e.to_string())
+    if text.len() >= split_from {
+        if let Some(parsed) = split::parse(text) {
+            return Ok(parsed);
+        }
+    }
+    serde_json::from_str(text)
+        .map(Parsed::Whole)
+        .map_err(|e| e.to_string())
+}
+
+/// Files at least this large take the path of [`split`].
+const SPLIT_FROM: usize = 1 << 20;
+
+/// A parsed state, its processed map possibly still a list of entries in strictly increasing
+/// ID order (built into the map by [`Parsed::assemble`]).
+enum Parsed {
+    Whole(State),
+    Split {
+        state: State,
+        processed: Vec<(String, ProcessedEntry)>,
+    },
+}
+
+impl Parsed {
+    fn assemble(self) -> State {
+        match self {
+            Parsed::Whole(state) => state,
+            Parsed::Split {
+                mut state,
+                processed,
+            } => {
+                // Sorted and without duplicates: built bottom-up, with full nodes (a third
+                // smaller than a map grown by inserts).
+                state.processed = processed.into_iter().collect();
+                state
+            }
+        }
+    }
+}
+
+/// The fast path for large files in the canonical layout (two-space indent, sorted keys), where
+/// nearly all of the file is the `processed` map:
+///
+/// 1. `\n  "processed": {` is found, and a scan of what comes before it (the `failed` map)
+///    proves that it is a key of the top-level object, not text inside some other value.
+/// 2. The processed map is read entry by entry, each ID and entry by serde_json exactly as in
+///    the full parse. Where there are two CPUs, a second thread reads the entries from the
+///    first entry boundary (`\n    },\n    "`) after the middle of the file; the first thread
+///    reads up to there and so proves that the boundary is one (else the second thread's work is
+///    thrown away and the first goes on alone).
+/// 3. The rest of the file, with `{}` in place of the processed map, is parsed by serde_json
+///    as a [`State`]: the top-level rules (version, duplicate keys, unknown keys) are the full
+///    parse's own.
+///
+/// `None` (use the full parse) for any error or doubt: another layout, IDs not in strictly
+/// increasing order (a duplicate, or a file not written sorted), nesting deep enough that the
+/// recursion limit of the full parse might be reached.
+mod split {
+    use super::*;
+    use serde::de::DeserializeOwned;
+    use serde_json::Value;
+
+    const PROCESSED: &str = "\n  \"processed\": {";
+    const ENTRY_BOUNDARY: &str = "\n    },\n    \"";
+
+    pub(super) fn parse(text: &str) -> Option<Parsed> {
+        let key_at = text.find(PROCESSED)?;
+        if !top_level_key_at(text.as_bytes(), key_at + 3) {
+            return None;
+        }
+        let open = key_at + PROCESSED.len() - 1;
+        let middle = (text.len() / 2..text.len()).find(|i| text.is_char_boundary(*i))?;
+        let boundary = (middle > open && super::two_cpus())
+            .then(|| text[middle..].find(ENTRY_BOUNDARY))
+            .flatten()
+            .map(|i| middle + i + ENTRY_BOUNDARY.len() - 1);
+        let (processed, end) = std::thread::scope(|scope| {
+            let tail = boundary.and_then(|at| {
+                std::thread::Builder::new()
+                    .spawn_scoped(scope, move || entries(text, at, false, None))
+                    .ok()
+            });
+            let (mut head, stop) = entries(text, open + 1, true, boundary)?;
+            let end = match (stop, tail) {
+                (Stop::AtBoundary(at), Some(tail)) => match tail.join().ok().flatten() {
+                    Some((rest, Stop::End(end))) => {
+                        head.extend(rest);
+                        end
+                    }
+                    _ => {
+                        let (rest, stop) = entries(text, at, false, None)?;
+                        head.extend(rest);
+                        stop.end()?
+                    }
+                },
+                (stop, _) => stop.end()?,
+            };
+            Some((head, end))
+        })?;
+        if !processed.windows(2).all(|w| w[0].0 < w[1].0) {
+            return None;
+        }
+        let mut rest = String::with_capacity(open + 2 + text.len() - end);
+        rest.push_str(&text[..open]);
+        rest.push_str("{}");
+        rest.push_str(&text[end..]);
+        let state: State = serde_json::from_str(&rest).ok()?;
+        if !state.processed.is_empty() {
+            return None;
+        }
+        Some(Parsed::Split { state, processed })
+    }
+
+    /// Where reading a list of entries stopped.
+    enum Stop {
+        /// At the closing `}`; the map ends before this offset.
+        End(usize),
+        /// At the boundary asked for, the start of the next ID.
+        AtBoundary(usize),
+    }
+
+    impl Stop {
+        fn end(self) -> Option<usize> {
+            match self {
+                Stop::End(end) => Some(end),
+                Stop::AtBoundary(_) => None,
+            }
+        }
+    }
+
+    /// The entries of a map from `at`: just after its `{` (`first`), or at an ID that follows
+    /// a comma. Stops at `boundary` if an ID starts exactly there, else at the closing `}`.
+    fn entries(
+        text: &str,
+        mut at: usize,
+        mut first: bool,
+        boundary: Option<usize>,
+    ) -> Option<(Vec<(String, ProcessedEntry)>, Stop)> {
+        let bytes = text.as_bytes();
+        let mut out = Vec::new();
+        loop {
+            at = skip_space(bytes, at);
+            if first && bytes.get(at) == Some(&b'}') {
+                return Some((out, Stop::End(at + 1)));
+            }
+            if !first && boundary == Some(at) {
+                return Some((out, Stop::AtBoundary(at)));
+            }
+            if bytes.get(at) != Some(&b'"') {
+                return None;
+            }
+            let id: String = one_value(text, &mut at)?;
+            at = skip_space(bytes, at);
+            if bytes.get(at) != Some(&b':') {
+                return None;
+            }
+            at += 1;
+            let entry: ProcessedEntry = one_value(text, &mut at)?;
+            if nests_deeply(&entry) {
+                return None;
+            }
+            out.push((id, entry));
+            at = skip_space(bytes, at);
+            match bytes.get(at) {
+                Some(b',') => at += 1,
+                Some(b'}') => return Some((out, Stop::End(at + 1))),
+                _ => return None,
+            }
+            first = false;
+        }
+    }
+
+    /// One JSON value starting at `*at` (after optional whitespace), read by serde_json;
+    /// `*at` moves past it.
+    fn one_value<T: DeserializeOwned>(text: &str, at: &mut usize) -> Option<T> {
+        let mut stream = serde_json::Deserializer::from_str(&text[*at..]).into_iter::<T>();
+        let value = stream.next()?.ok()?;
+        *at += stream.byte_offset();
+        Some(value)
+    }
+
+    /// Whether an entry holds unknown values nested so deeply that the recursion limit of the
+    /// full parse, where the entry starts two levels further down, might refuse it.
+    fn nests_deeply(entry: &ProcessedEntry) -> bool {
+        fn depth(value: &Value) -> usize {
+            match value {
+                Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+                Value::Object(map) => 1 + map.values().map(depth).max().unwrap_or(0),
+                _ => 0,
+            }
+        }
+        let checkpoints = entry.checkpoints.iter().flat_map(|c| c.extra.values());
+        entry
+            .extra
+            .values()
+            .chain(checkpoints)
+            .any(|v| depth(v) > 100)
+    }
+
+    fn skip_space(bytes: &[u8], mut at: usize) -> usize {
+        while matches!(bytes.get(at), Some(b' ' | b'\n' | b'\t' | b'\r')) {
+            at += 1;
+        }
+        at
+    }
+
+    /// Whether offset `at` (a `"`) is at depth 1 outside any string: a string directly inside
+    /// the top-level object. Scans everything before it.
+    fn top_level_key_at(bytes: &[u8], at: usize) -> bool {
+        let mut depth = 0usize;
+        let mut i = 0;
+        while i < at {
+            match bytes[i] {
+                b'"' => {
+                    i += 1;
+                    while i < at && bytes[i] != b'"' {
+                        i += if bytes[i] == b'\\' { 2 } else { 1 };
+                    }
+                    if i >= at {
+                        return false;
+                    }
+                }
+                b'{' | b'[' => depth += 1,
+                b'}' | b']' => match depth.checked_sub(1) {
+                    Some(d) => depth = d,
+                    None => return false,
+                },
+                _ => {}
+            }
+            i += 1;
+        }
+        depth == 1 && bytes.get(at) == Some(&b'"')
+    }
 }
 
 /// Serializes `value` as Python's `json.dump(indent=2, ensure_ascii=False, sort_keys=True)`.
@@ -48,26 +296,58 @@ pub fn write_python_json<W: Write, T: Serialize + ?Sized>(writer: W, value: &T) 
     value.serialize(&mut ser).map_err(io::Error::other)
 }
 
-/// Writes `state` in the Python byte format: the same bytes as [`write_python_json`], about
-/// three times faster. The model's own keys and values are written directly (plain strings
-/// are copied without escaping after one vectorised check); only unknown values go through
-/// serde. Writes are gathered in a 64 KiB buffer.
-pub fn write_state<W: Write>(writer: W, state: &State) -> io::Result<()> {
-    let mut out = io::BufWriter::with_capacity(1 << 16, writer);
+/// Writes `state` in the Python byte format: the same bytes as [`write_python_json`], faster.
+/// The model's keys and values are written directly into a buffer (plain strings copied after
+/// a word-at-a-time check that nothing needs escaping); only unknown values go through serde.
+/// The buffer goes to `writer` in blocks of about 64 KiB, and the second half of a large
+/// processed map is rendered by a second thread where there are two CPUs.
+pub fn write_state<W: Write>(mut writer: W, state: &State) -> io::Result<()> {
+    let mut out = Out {
+        buf: Vec::with_capacity(BLOCK + BLOCK / 4),
+        sink: Some(&mut writer),
+    };
     write_object(&mut out, state, 0)?;
     out.flush()
 }
 
+/// The size of the blocks handed to the writer.
+const BLOCK: usize = 1 << 16;
+
+/// Where the writer puts its bytes: `buf`, passed on to `sink` whenever it holds a block
+/// (between entries). Without a sink, everything stays in `buf`.
+struct Out<'a> {
+    buf: Vec<u8>,
+    sink: Option<&'a mut dyn Write>,
+}
+
+impl Out<'_> {
+    fn flush_block(&mut self) -> io::Result<()> {
+        if self.buf.len() >= BLOCK {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if let Some(sink) = &mut self.sink {
+            sink.write_all(&self.buf)?;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+}
+
 /// An object whose keys and values [`Fields`] gives, its own `{` at nesting depth `depth`.
-fn write_object<W: Write, T: Fields>(w: &mut W, object: &T, depth: usize) -> io::Result<()> {
-    w.write_all(b"{")?;
+fn write_object<T: Fields>(out: &mut Out, object: &T, depth: usize) -> io::Result<()> {
+    out.buf.push(b'{');
     let mut first = true;
     object.each_field(|key, field| {
-        write_key(w, key, depth + 1, first)?;
+        write_key(&mut out.buf, key, depth + 1, first);
         first = false;
-        write_field(w, field, depth + 1)
+        write_field(out, field, depth + 1)
     })?;
-    write_close(w, b"}", depth, first)
+    write_close(&mut out.buf, depth, first);
+    Ok(())
 }
 
 /// Maps with at least this many entries are written by two threads.
@@ -75,12 +355,12 @@ const PARALLEL_FROM: usize = 20_000;
 
 /// A map of entries keyed by ID. A large map is written by two threads where there are two
 /// CPUs: the second half is rendered into memory while the first is written, then appended.
-fn write_entries<W: Write, T: Fields + Sync>(
-    w: &mut W,
+fn write_entries<T: Fields + Sync>(
+    out: &mut Out,
     entries: &BTreeMap<String, T>,
     depth: usize,
 ) -> io::Result<()> {
-    w.write_all(b"{")?;
+    out.buf.push(b'{');
     if entries.len() >= PARALLEL_FROM && two_cpus() {
         let mid = entries
             .keys()
@@ -91,39 +371,53 @@ fn write_entries<W: Write, T: Fields + Sync>(
         let tail = entries.range::<str, _>((Bound::Included(mid), Bound::Unbounded));
         let written = std::thread::scope(|scope| {
             let render_tail = move || {
-                let mut buf = Vec::new();
-                write_entry_list(&mut buf, tail, depth, false).map(|()| buf)
+                let mut tail_out = Out {
+                    buf: Vec::new(),
+                    sink: None,
+                };
+                write_entry_list(&mut tail_out, tail, depth, false).map(|()| tail_out.buf)
             };
             let Ok(job) = std::thread::Builder::new().spawn_scoped(scope, render_tail) else {
                 return None;
             };
-            let done = write_entry_list(w, head, depth, true).and_then(|()| {
-                let buf = job
+            let done = write_entry_list(out, head, depth, true).and_then(|()| {
+                let rendered = job
                     .join()
                     .map_err(|_| io::Error::other("writer thread panicked"))??;
-                w.write_all(&buf)
+                out.flush()?;
+                match &mut out.sink {
+                    Some(sink) => sink.write_all(&rendered),
+                    None => {
+                        out.buf.extend_from_slice(&rendered);
+                        Ok(())
+                    }
+                }
             });
             Some(done)
         });
         if let Some(done) = written {
-            return done.and_then(|()| write_close(w, b"}", depth, false));
+            done?;
+            write_close(&mut out.buf, depth, false);
+            return Ok(());
         }
     }
-    write_entry_list(w, entries.iter(), depth, true)?;
-    write_close(w, b"}", depth, entries.is_empty())
+    write_entry_list(out, entries.iter(), depth, true)?;
+    write_close(&mut out.buf, depth, entries.is_empty());
+    Ok(())
 }
 
 /// `"ID": {…}` for each entry, each but the first of the map (`first`) after a comma.
-fn write_entry_list<'a, W: Write, T: Fields + 'a>(
-    w: &mut W,
+fn write_entry_list<'a, T: Fields + 'a>(
+    out: &mut Out,
     entries: impl Iterator<Item = (&'a String, &'a T)>,
     depth: usize,
     mut first: bool,
 ) -> io::Result<()> {
     for (id, entry) in entries {
-        write_key(w, id, depth + 1, first)?;
+        write_key(&mut out.buf, id, depth + 1, first);
         first = false;
-        write_object(w, entry, depth + 1)?;
+        write_object(out, entry, depth + 1)?;
+        out.flush_block()?;
     }
     Ok(())
 }
@@ -133,50 +427,56 @@ fn two_cpus() -> bool {
 }
 
 /// `,` unless first, newline, indentation for `depth`, the key and `": "`.
-fn write_key<W: Write>(w: &mut W, key: &str, depth: usize, first: bool) -> io::Result<()> {
+fn write_key(buf: &mut Vec<u8>, key: &str, depth: usize, first: bool) {
     if !first {
-        w.write_all(b",")?;
+        buf.push(b',');
     }
-    write_newline_indent(w, depth)?;
-    write_str(w, key)?;
-    w.write_all(b": ")
+    newline_indent(buf, depth);
+    write_str(buf, key);
+    buf.extend_from_slice(b": ");
 }
 
-fn write_close<W: Write>(w: &mut W, close: &[u8], depth: usize, empty: bool) -> io::Result<()> {
+/// The end of an object at `depth`: `}` alone if it was empty, else on a line of its own.
+fn write_close(buf: &mut Vec<u8>, depth: usize, empty: bool) {
     if !empty {
-        write_newline_indent(w, depth)?;
+        newline_indent(buf, depth);
     }
-    w.write_all(close)
+    buf.push(b'}');
 }
 
-fn write_field<W: Write>(w: &mut W, field: Field<'_>, depth: usize) -> io::Result<()> {
+fn write_field(out: &mut Out, field: Field<'_>, depth: usize) -> io::Result<()> {
     match field {
-        Field::Null => w.write_all(b"null"),
-        Field::Str(text) => write_str(w, text),
-        Field::U64(n) => write!(w, "{n}"),
-        Field::Checkpoints(c) => write_object(w, c, depth),
-        Field::Processed(entries) => write_entries(w, entries, depth),
-        Field::Failed(entries) => write_entries(w, entries, depth),
+        Field::Null => out.buf.extend_from_slice(b"null"),
+        Field::Str(text) => write_str(&mut out.buf, text),
+        Field::U64(n) => {
+            let _ = write!(out.buf, "{n}");
+        }
+        Field::Checkpoints(c) => write_object(out, c, depth)?,
+        Field::Processed(entries) => write_entries(out, entries, depth)?,
+        Field::Failed(entries) => write_entries(out, entries, depth)?,
         Field::Value(value) => {
             let formatter = PythonFormatter {
                 indent: depth,
                 has_value: false,
             };
-            let mut ser = serde_json::Serializer::with_formatter(w, formatter);
-            value.serialize(&mut ser).map_err(io::Error::other)
+            let mut ser = serde_json::Serializer::with_formatter(&mut out.buf, formatter);
+            value.serialize(&mut ser).map_err(io::Error::other)?;
         }
     }
+    Ok(())
 }
 
 /// A JSON string: quoted and copied as it is when nothing in it needs escaping (the common
 /// case), else escaped by serde_json, whose escapes are Python's.
-fn write_str<W: Write>(w: &mut W, text: &str) -> io::Result<()> {
+fn write_str(buf: &mut Vec<u8>, text: &str) {
     if needs_escape(text.as_bytes()) {
-        return serde_json::to_writer(w, text).map_err(io::Error::other);
+        serde_json::to_writer(buf, text).expect("writing to memory cannot fail");
+        return;
     }
-    w.write_all(b"\"")?;
-    w.write_all(text.as_bytes())?;
-    w.write_all(b"\"")
+    buf.reserve(text.len() + 2);
+    buf.push(b'"');
+    buf.extend_from_slice(text.as_bytes());
+    buf.push(b'"');
 }
 
 /// Whether `bytes` holds a control character, `"` or `\\`: eight bytes at a time, with the
@@ -207,6 +507,18 @@ fn needs_escape(bytes: &[u8]) -> bool {
             (word << 8) | u64::from(b)
         });
     special(last)
+}
+
+/// A newline and the indentation for `depth`.
+fn newline_indent(buf: &mut Vec<u8>, depth: usize) {
+    let width = 1 + 2 * depth;
+    match NEWLINE_INDENT.get(..width) {
+        Some(run) => buf.extend_from_slice(run),
+        None => {
+            buf.push(b'\n');
+            buf.resize(buf.len() + 2 * depth, b' ');
+        }
+    }
 }
 
 fn write_newline_indent<W: ?Sized + Write>(w: &mut W, depth: usize) -> io::Result<()> {
