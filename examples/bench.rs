@@ -195,6 +195,9 @@ fn bench_size(bin: &Path, jq: bool, work: &Path, entries: usize) -> Row {
     let mut update = Vec::new();
     let mut raw = Vec::new();
     for i in 0..reps {
+        // Each measurement starts on a quiet machine: what the last one left running (the
+        // store frees a large state on a helper thread) is done by then.
+        settle();
         let start = Instant::now();
         store
             .update(|state| {
@@ -210,6 +213,7 @@ fn bench_size(bin: &Path, jq: bool, work: &Path, entries: usize) -> Row {
             })
             .expect("update");
         update.push(start.elapsed());
+        settle();
         let start = Instant::now();
         raw_durable_copy(&path, &raw_dir.join("processed.json"));
         raw.push(start.elapsed());
@@ -363,6 +367,10 @@ fn release_binary() -> PathBuf {
     let bin = exe.parent().unwrap().parent().unwrap().join("mamfast");
     assert!(bin.exists(), "{} not found", bin.display());
     bin
+}
+
+fn settle() {
+    std::thread::sleep(Duration::from_millis(150));
 }
 
 fn median(mut times: Vec<Duration>) -> Duration {

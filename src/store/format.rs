@@ -36,7 +36,40 @@ pub(crate) fn parse_state_owned(bytes: Vec<u8>) -> Result<State, String> {
 }
 
 fn parse(bytes: &[u8], split_from: usize) -> Result<Parsed, String> {
-    let text = std::str::from_utf8(bytes).map_err(|e| {
+    let text = utf8(bytes, split_from)?;
+    if text.len() >= split_from {
+        if let Some(parsed) = split::parse(text) {
+            return Ok(parsed);
+        }
+    }
+    serde_json::from_str(text)
+        .map(Parsed::Whole)
+        .map_err(|e| e.to_string())
+}
+
+/// The file as text, or where it stops being UTF-8. From `split_from` bytes on, the two halves
+/// are checked by two threads.
+fn utf8(bytes: &[u8], split_from: usize) -> Result<&str, String> {
+    if bytes.len() >= split_from && two_cpus() {
+        // A byte that starts a character: the halves are then valid on their own exactly when
+        // the whole is.
+        let middle = (bytes.len() / 2..bytes.len()).find(|&i| bytes[i] & 0xC0 != 0x80);
+        if let Some(middle) = middle {
+            let (head, tail) = bytes.split_at(middle);
+            let valid = std::thread::scope(|scope| {
+                let tail_ok = std::thread::Builder::new()
+                    .spawn_scoped(scope, || std::str::from_utf8(tail).is_ok())
+                    .ok()?;
+                let head_ok = std::str::from_utf8(head).is_ok();
+                Some(head_ok && tail_ok.join().unwrap_or(false))
+            });
+            if valid == Some(true) {
+                // SAFETY: both halves were checked, and they meet at the start of a character.
+                return Ok(unsafe { std::str::from_utf8_unchecked(bytes) });
+            }
+        }
+    }
+    std::str::from_utf8(bytes).map_err(|e| {
         let at = e.valid_up_to();
         let before = &bytes[..at];
         let line = 1 + before.iter().filter(|b| **b == b'\n').count();
@@ -46,15 +79,7 @@ fn parse(bytes: &[u8], split_from: usize) -> Result<Parsed, String> {
                 .rposition(|b| *b == b'\n')
                 .map_or(0, |i| i + 1);
         format!("invalid UTF-8 at line {line} column {column} (byte {at})")
-    })?;
-    if text.len() >= split_from {
-        if let Some(parsed) = split::parse(text) {
-            return Ok(parsed);
-        }
-    }
-    serde_json::from_str(text)
-        .map(Parsed::Whole)
-        .map_err(|e| e.to_string())
+    })
 }
 
 /// Files at least this large take the path of [`split`].
@@ -114,22 +139,30 @@ mod split {
 
     pub(super) fn parse(text: &str) -> Option<Parsed> {
         let key_at = text.find(PROCESSED)?;
-        if !top_level_key_at(text.as_bytes(), key_at + 3) {
-            return None;
-        }
         let open = key_at + PROCESSED.len() - 1;
         let middle = (text.len() / 2..text.len()).find(|i| text.is_char_boundary(*i))?;
         let boundary = (middle > open && super::two_cpus())
             .then(|| text[middle..].find(ENTRY_BOUNDARY))
             .flatten()
             .map(|i| middle + i + ENTRY_BOUNDARY.len() - 1);
-        let (processed, end) = std::thread::scope(|scope| {
+        let (processed, end, guessed) = std::thread::scope(|scope| {
             let tail = boundary.and_then(|at| {
                 std::thread::Builder::new()
                     .spawn_scoped(scope, move || entries(text, at, false, None))
                     .ok()
             });
+            if !top_level_key_at(text.as_bytes(), key_at + 3) {
+                return None;
+            }
+            let boundary = boundary.filter(|_| tail.is_some());
             let (mut head, stop) = entries(text, open + 1, true, boundary)?;
+            // While the second thread finishes, the rest of the file is parsed on the guess that
+            // the map is closed by the last `\n  }` (true unless an object follows it).
+            let guess = match stop {
+                Stop::End(end) => end,
+                Stop::AtBoundary(_) => text.rfind("\n  }").map(|i| i + 4)?,
+            };
+            let guessed = (guess, rest_of_state(text, open, guess));
             let end = match (stop, tail) {
                 (Stop::AtBoundary(at), Some(tail)) => match tail.join().ok().flatten() {
                     Some((rest, Stop::End(end))) => {
@@ -144,20 +177,28 @@ mod split {
                 },
                 (stop, _) => stop.end()?,
             };
-            Some((head, end))
+            Some((head, end, guessed))
         })?;
         if !processed.windows(2).all(|w| w[0].0 < w[1].0) {
             return None;
         }
-        let mut rest = String::with_capacity(open + 2 + text.len() - end);
+        let state = match guessed {
+            (guess, state) if guess == end => state?,
+            _ => rest_of_state(text, open, end)?,
+        };
+        Some(Parsed::Split { state, processed })
+    }
+
+    /// The state without its processed map: the file with `{}` for the map, which starts at
+    /// `open` and ends before `end`, parsed by serde_json.
+    fn rest_of_state(text: &str, open: usize, end: usize) -> Option<State> {
+        let tail = text.get(end..)?;
+        let mut rest = String::with_capacity(open + 2 + tail.len());
         rest.push_str(&text[..open]);
         rest.push_str("{}");
-        rest.push_str(&text[end..]);
+        rest.push_str(tail);
         let state: State = serde_json::from_str(&rest).ok()?;
-        if !state.processed.is_empty() {
-            return None;
-        }
-        Some(Parsed::Split { state, processed })
+        state.processed.is_empty().then_some(state)
     }
 
     /// Where reading a list of entries stopped.
@@ -422,7 +463,7 @@ fn write_entry_list<'a, T: Fields + 'a>(
     Ok(())
 }
 
-fn two_cpus() -> bool {
+pub(crate) fn two_cpus() -> bool {
     std::thread::available_parallelism().is_ok_and(|n| n.get() > 1)
 }
 

@@ -398,14 +398,13 @@ enum Probe {
 /// Parses and migrates one file. A newer version is an error at once: it must not be passed
 /// over for an older backup, nor ever rewritten.
 fn probe(path: &Path, is_main: bool) -> Result<Probe> {
-    let bytes = match fs::read(path) {
-        Ok(bytes) => bytes,
+    let (bytes, mode) = match read_file(path) {
+        Ok(read) => read,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Probe::Missing),
         // An unreadable main file is not a corrupt one: it must not be moved aside.
         Err(e) if is_main => return Err(Error::io("reading", path, e)),
         Err(e) => return Ok(Probe::Invalid(format!("cannot read: {e}"))),
     };
-    let mode = fs::metadata(path).map_or(0o644, |m| m.mode() & 0o7777);
     if bytes.is_empty() {
         return Ok(Probe::Invalid("empty file".into()));
     }
@@ -434,6 +433,44 @@ fn probe(path: &Path, is_main: bool) -> Result<Probe> {
             supported: too_new.supported,
         }),
     }
+}
+
+/// A whole file and its permission bits. A large file is read by two threads, one half each:
+/// most of the time of reading it goes into the first touch of the fresh memory, which the
+/// second CPU then shares.
+fn read_file(path: &Path) -> io::Result<(Vec<u8>, u32)> {
+    use std::io::Read;
+    use std::os::unix::fs::FileExt;
+
+    const TWO_THREADS_FROM: u64 = 8 << 20;
+    let mut file = fs::File::open(path)?;
+    let meta = file.metadata()?;
+    let mode = meta.mode() & 0o7777;
+    let len = meta.len();
+    if len >= TWO_THREADS_FROM && format::two_cpus() {
+        if let Ok(len) = usize::try_from(len) {
+            // Zeroed by the system, not by us: no page is touched before the reads.
+            let mut bytes = vec![0u8; len];
+            let (head, tail) = bytes.split_at_mut(len / 2);
+            let file_ref = &file;
+            let both = std::thread::scope(|scope| {
+                let tail_read = std::thread::Builder::new()
+                    .spawn_scoped(scope, move || {
+                        file_ref.read_exact_at(tail, (len / 2) as u64)
+                    })
+                    .ok()?;
+                let head_read = file_ref.read_exact_at(head, 0);
+                Some(head_read.is_ok() && tail_read.join().is_ok_and(|r| r.is_ok()))
+            });
+            // The file must not have grown meanwhile: nothing may follow.
+            if both == Some(true) && file.read_at(&mut [0u8; 1], len as u64)? == 0 {
+                return Ok((bytes, mode));
+            }
+        }
+    }
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)?;
+    Ok((bytes, mode))
 }
 
 /// The main file as it was found.
