@@ -124,7 +124,8 @@ impl Parsed {
 ///    thrown away and the first goes on alone).
 /// 3. The rest of the file, with `{}` in place of the processed map, is parsed by serde_json
 ///    as a [`State`]: the top-level rules (version, duplicate keys, unknown keys) are the full
-///    parse's own.
+///    parse's own. The first thread does this while the second finishes, on the guess that the
+///    map ends at the last `\n  }` of the file, and again if the guess was wrong.
 ///
 /// `None` (use the full parse) for any error or doubt: another layout, IDs not in strictly
 /// increasing order (a duplicate, or a file not written sorted), nesting deep enough that the
@@ -346,6 +347,7 @@ pub fn write_state<W: Write>(mut writer: W, state: &State) -> io::Result<()> {
     let mut out = Out {
         buf: Vec::with_capacity(BLOCK + BLOCK / 4),
         sink: Some(&mut writer),
+        parallel_from: PARALLEL_FROM,
     };
     write_object(&mut out, state, 0)?;
     out.flush()
@@ -359,6 +361,8 @@ const BLOCK: usize = 1 << 16;
 struct Out<'a> {
     buf: Vec<u8>,
     sink: Option<&'a mut dyn Write>,
+    /// Maps with at least this many entries are written by two threads.
+    parallel_from: usize,
 }
 
 impl Out<'_> {
@@ -402,7 +406,7 @@ fn write_entries<T: Fields + Sync>(
     depth: usize,
 ) -> io::Result<()> {
     out.buf.push(b'{');
-    if entries.len() >= PARALLEL_FROM && two_cpus() {
+    if entries.len() >= out.parallel_from && two_cpus() {
         let mid = entries
             .keys()
             .nth(entries.len() / 2)
@@ -415,6 +419,7 @@ fn write_entries<T: Fields + Sync>(
                 let mut tail_out = Out {
                     buf: Vec::new(),
                     sink: None,
+                    parallel_from: usize::MAX,
                 };
                 write_entry_list(&mut tail_out, tail, depth, false).map(|()| tail_out.buf)
             };
@@ -734,6 +739,149 @@ pub fn python_float(value: f64) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// A state in the canonical layout, large enough to be split: IDs that need escapes and
+    /// non-ASCII, unknown keys at every level (with floats, big integers, nested values),
+    /// legacy entries with missing and null keys.
+    fn sample(entries: usize) -> State {
+        let mut text = String::from("{\"a_top\": [1.5, {\"x\": null}], \"failed\": {");
+        for i in 0..entries / 10 {
+            if i > 0 {
+                text.push(',');
+            }
+            text.push_str(&format!(
+                r#""F{i:05}": {{"error": "boom \"{i}\"\n", "retry_count": {i}, "x": 1e5}}"#
+            ));
+        }
+        text.push_str("}, \"processed\": {");
+        for i in 0..entries {
+            if i > 0 {
+                text.push(',');
+            }
+            let body = match i % 4 {
+                0 => format!(
+                    r#"{{"asin": "B{i:05}", "title": "Dune \\ {i} — “é”", "status": "COMPLETE", "checkpoints": {{"staged_at": null, "zz": [1, 2]}}}}"#
+                ),
+                1 => r#"{"title": null, "mam_id": 123456789012345678901234567890}"#.into(),
+                2 => r#"{"status": "QUARANTINED", "infohash": "ab", "extra": {"deep": [[[{}]]]}}"#
+                    .into(),
+                _ => "{}".into(),
+            };
+            text.push_str(&format!(r#""/lib/é{i:05}\t\"x": {body}"#));
+        }
+        text.push_str("}, \"version\": 2, \"x_owner\": {\"name\": \"ünï\"}}");
+        let state: State = serde_json::from_str(&text).unwrap();
+        assert_eq!(state.processed.len(), entries);
+        state
+    }
+
+    fn parsed_by_split(bytes: &[u8]) -> bool {
+        matches!(parse(bytes, 0), Ok(Parsed::Split { .. }))
+    }
+
+    /// The full parse of `text`, as `parse_state` reports it.
+    fn full(text: &str) -> Result<State, String> {
+        serde_json::from_str::<State>(text).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_split_parse_gives_the_full_parse_result() {
+        let mut state = sample(300);
+        for round in 0..2 {
+            let bytes = to_python_json(&state);
+            let text = std::str::from_utf8(&bytes).unwrap();
+            assert!(parsed_by_split(&bytes), "round {round}");
+            let expected = full(text);
+            assert!(expected.is_ok(), "round {round}");
+            assert!(
+                parse(&bytes, 0).map(Parsed::assemble) == expected,
+                "round {round}"
+            );
+            assert!(
+                parse_state_owned(bytes.clone()) == expected,
+                "round {round}"
+            );
+            // Then with an object after the map: the guessed end is wrong, the result is not.
+            state.extra.insert("zz".into(), json!({"a": {"b": 1}}));
+        }
+    }
+
+    #[test]
+    fn anything_unusual_takes_the_full_parse_with_its_result_or_error() {
+        let canonical = String::from_utf8(to_python_json(&sample(40))).unwrap();
+        let cases = [
+            // Not sorted (hand-edited): still read, by the full parse.
+            canonical.replacen("\"/lib/é00000", "\"/lib/ž", 1),
+            // A duplicate ID.
+            canonical.replacen("\"/lib/é00001", "\"/lib/é00000", 1),
+            // The pattern inside another value, not a top-level key.
+            canonical.replacen("\"a_top\": [", "\"a_top\": [{\n  \"processed\": {}},", 1),
+            // Trailing garbage, a trailing comma, a missing brace.
+            format!("{canonical} x"),
+            canonical.replacen("{}\n  },\n  \"version\"", "{},\n  },\n  \"version\"", 1),
+            canonical[..canonical.len() - 1].to_string(),
+            // processed twice.
+            canonical.replacen("\"version\": 2", "\"processed\": {}, \"version\": 2", 1),
+        ];
+        for (i, text) in cases.iter().enumerate() {
+            assert!(text != &canonical, "case {i} changed nothing");
+            let split = parse(text.as_bytes(), 0).map(Parsed::assemble);
+            assert!(split == full(text), "case {i}: {:?}", full(text).err());
+            assert!(!parsed_by_split(text.as_bytes()), "case {i}");
+        }
+    }
+
+    #[test]
+    fn nesting_near_the_recursion_limit_is_left_to_the_full_parse() {
+        for levels in [90, 126] {
+            let mut deep = json!(1);
+            for _ in 0..levels {
+                deep = json!([deep]);
+            }
+            let mut state = sample(40);
+            state
+                .processed
+                .get_mut("/lib/é00003\t\"x")
+                .unwrap()
+                .extra
+                .insert("deep".into(), deep);
+            let text = String::from_utf8(to_python_json(&state)).unwrap();
+            let expected = full(&text);
+            assert_eq!(expected.is_ok(), levels < 120, "{levels}");
+            assert!(parse(text.as_bytes(), 0).map(Parsed::assemble) == expected);
+        }
+    }
+
+    #[test]
+    fn utf8_is_checked_in_halves_with_the_same_answer() {
+        let text = "é".repeat(1000) + "abc";
+        assert_eq!(utf8(text.as_bytes(), 0), Ok(text.as_str()));
+        let mut bad = text.clone().into_bytes();
+        bad[1500] = 0xFF;
+        let whole = utf8(&bad, usize::MAX).unwrap_err();
+        assert_eq!(utf8(&bad, 0).unwrap_err(), whole);
+        assert!(whole.contains("byte 1500"), "{whole}");
+    }
+
+    #[test]
+    fn the_direct_writer_writes_the_serde_bytes_in_one_thread_or_two() {
+        let state = sample(300);
+        let expected = to_python_json(&state);
+        for parallel_from in [usize::MAX, 2] {
+            let mut written = Vec::new();
+            let mut out = Out {
+                buf: Vec::new(),
+                sink: Some(&mut written),
+                parallel_from,
+            };
+            write_object(&mut out, &state, 0).unwrap();
+            out.flush().unwrap();
+            assert!(written == expected, "parallel from {parallel_from}");
+        }
+        let mut written = Vec::new();
+        write_state(&mut written, &State::default()).unwrap();
+        assert_eq!(written, to_python_json(&State::default()));
+    }
 
     #[test]
     fn layout_matches_python_indent_2() {

@@ -439,15 +439,18 @@ fn probe(path: &Path, is_main: bool) -> Result<Probe> {
 /// most of the time of reading it goes into the first touch of the fresh memory, which the
 /// second CPU then shares.
 fn read_file(path: &Path) -> io::Result<(Vec<u8>, u32)> {
+    read_file_with(path, 8 << 20)
+}
+
+fn read_file_with(path: &Path, two_threads_from: u64) -> io::Result<(Vec<u8>, u32)> {
     use std::io::Read;
     use std::os::unix::fs::FileExt;
 
-    const TWO_THREADS_FROM: u64 = 8 << 20;
     let mut file = fs::File::open(path)?;
     let meta = file.metadata()?;
     let mode = meta.mode() & 0o7777;
     let len = meta.len();
-    if len >= TWO_THREADS_FROM && format::two_cpus() {
+    if len >= two_threads_from && format::two_cpus() {
         if let Ok(len) = usize::try_from(len) {
             // Zeroed by the system, not by us: no page is touched before the reads.
             let mut bytes = vec![0u8; len];
@@ -1050,6 +1053,20 @@ mod tests {
             Some(FaultPoint::FsyncDir)
         );
         assert_eq!(FaultPoint::from_name("bogus"), None);
+    }
+
+    #[test]
+    fn a_file_read_in_two_halves_is_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let bytes: Vec<u8> = (0..100_001u32).map(|i| (i * 7 % 251) as u8).collect();
+        fs::write(&path, &bytes).unwrap();
+        for threshold in [0, u64::MAX] {
+            let (read, _) = read_file_with(&path, threshold).unwrap();
+            assert!(read == bytes, "threshold {threshold}");
+        }
+        fs::write(&path, b"").unwrap();
+        assert!(read_file_with(&path, 0).unwrap().0.is_empty());
     }
 
     #[test]
