@@ -112,7 +112,7 @@ macro_rules! record {
                                     }
                                 }
                                 Key::Other(key) => {
-                                    let value: Value = map.next_value()?;
+                                    let value = unknown_value(&mut map, &key)?;
                                     if out.extra.contains_key(&key) {
                                         return Err(de::Error::custom(format_args!("duplicate key \"{key}\"")));
                                     }
@@ -197,6 +197,33 @@ impl AsField for Option<Checkpoints> {
     fn as_field(&self) -> Field<'_> {
         self.as_ref().map_or(Field::Null, Field::Checkpoints)
     }
+}
+
+/// The value of a key this build does not know, kept as read, except a number too large for a
+/// float (`1e400`): Python reads it as `inf` and writes it back as `Infinity`, which is not JSON
+/// (and which neither tool can then read). Such a file is refused as corrupt instead of being
+/// carried along towards a file nobody can load.
+fn unknown_value<'de, A: MapAccess<'de>>(map: &mut A, key: &str) -> Result<Value, A::Error> {
+    fn out_of_range(value: &Value) -> Option<&str> {
+        match value {
+            Value::Number(n) => {
+                let text = n.as_str();
+                let float = text.contains(['.', 'e', 'E']);
+                (float && text.parse::<f64>().is_ok_and(f64::is_infinite)).then_some(text)
+            }
+            Value::Array(items) => items.iter().find_map(out_of_range),
+            Value::Object(map) => map.values().find_map(out_of_range),
+            _ => None,
+        }
+    }
+    let value: Value = map.next_value()?;
+    if let Some(number) = out_of_range(&value) {
+        return Err(de::Error::custom(format_args!(
+            "number {number} under \"{key}\" is out of range (Python would read it as \
+             infinity and write it back as Infinity, which is not JSON)"
+        )));
+    }
+    Ok(value)
 }
 
 /// A key of an entry as read: the index of a known key in `KEYS`, or an unknown key.
@@ -487,7 +514,7 @@ impl<'de> Deserialize<'de> for State {
                             failed = Some(map.next_value()?);
                         }
                         _ => {
-                            let value: Value = map.next_value()?;
+                            let value = unknown_value(&mut map, &key)?;
                             if extra.contains_key(&key) {
                                 return Err(de::Error::custom(format_args!(
                                     "duplicate key \"{key}\""
@@ -564,6 +591,24 @@ mod tests {
         ] {
             assert!(serde_json::from_str::<State>(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn numbers_beyond_a_float_are_refused_in_unknown_values_big_integers_kept() {
+        for bad in [
+            r#"{"x": 1e400}"#,
+            r#"{"processed": {"A": {"x": [1, {"y": -1E+999}]}}}"#,
+            r#"{"failed": {"A": {"checkpoints_like": {"z": 1.5e308, "w": 2e308}}}}"#,
+        ] {
+            let err = serde_json::from_str::<State>(bad).unwrap_err().to_string();
+            assert!(err.contains("out of range"), "{bad}: {err}");
+        }
+        let big = r#"{"x": 123456789012345678901234567890, "y": 1e-400, "z": 1.7e308}"#;
+        let state: State = serde_json::from_str(big).unwrap();
+        assert_eq!(
+            state.extra["x"].to_string(),
+            "123456789012345678901234567890"
+        );
     }
 
     #[test]

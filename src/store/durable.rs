@@ -229,7 +229,10 @@ pub(crate) fn write_temp(
                 attempts += 1;
                 path = paths.dir.join(temp_name(&paths.name));
             }
-            other => break other.map_err(|e| Error::io("creating a temporary file", &path, e))?,
+            other => {
+                break other
+                    .map_err(|e| Error::io("creating a temporary file beside", &paths.target, e))?
+            }
         }
     };
     let temp = TempFile { path, armed: true };
@@ -242,13 +245,19 @@ pub(crate) fn write_temp(
         });
         write(&mut out).and_then(|()| out.flush())
     };
-    written.map_err(|e| Error::io("writing", temp.path(), e))?;
+    written.map_err(|e| Error::io("writing the new version of", &paths.target, e))?;
 
     if let Some(mode) = mode {
         faults
             .check(FaultPoint::SetPermissions)
             .and_then(|()| file.set_permissions(Permissions::from_mode(mode)))
-            .map_err(|e| Error::io("setting the permissions of", temp.path(), e))?;
+            .map_err(|e| {
+                Error::io(
+                    "setting the permissions of the new version of",
+                    &paths.target,
+                    e,
+                )
+            })?;
     }
     if let Some((uid, gid)) = owner {
         // Only root may give a file away; for anyone else this is a no-op or EPERM, both fine.
@@ -265,7 +274,7 @@ pub(crate) fn write_temp(
     faults
         .check(FaultPoint::FsyncFile)
         .and_then(|()| file.sync_all())
-        .map_err(|e| Error::io("syncing", temp.path(), e))?;
+        .map_err(|e| Error::io("syncing to disk the new version of", &paths.target, e))?;
     Ok(temp)
 }
 

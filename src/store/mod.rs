@@ -246,10 +246,12 @@ pub enum FaultPoint {
     FsyncDir,
     /// Not a failure: behave as on a file system without `RENAME_EXCHANGE`.
     NoRenameExchange,
+    /// Not a failure: take the state's directory for an NFS mount (tests cannot mount one).
+    NetworkFs,
 }
 
 impl FaultPoint {
-    pub const ALL: [FaultPoint; 10] = [
+    pub const ALL: [FaultPoint; 11] = [
         FaultPoint::CreateTemp,
         FaultPoint::Write,
         FaultPoint::SetPermissions,
@@ -260,6 +262,7 @@ impl FaultPoint {
         FaultPoint::Quarantine,
         FaultPoint::FsyncDir,
         FaultPoint::NoRenameExchange,
+        FaultPoint::NetworkFs,
     ];
 
     pub fn name(self) -> &'static str {
@@ -274,6 +277,7 @@ impl FaultPoint {
             FaultPoint::Quarantine => "quarantine",
             FaultPoint::FsyncDir => "fsync-dir",
             FaultPoint::NoRenameExchange => "no-rename-exchange",
+            FaultPoint::NetworkFs => "network-fs",
         }
     }
 
@@ -492,10 +496,12 @@ struct Found {
     backup: Option<(Vec<u8>, u32)>,
 }
 
+const NFS_MAGIC: u32 = 0x6969;
+
 /// The name of a network file system, from a `statfs` magic number.
 fn network_fs_name(magic: u32) -> Option<&'static str> {
     Some(match magic {
-        0x6969 => "nfs",
+        NFS_MAGIC => "nfs",
         0xFF53_4D42 => "cifs",
         0xFE53_4D42 => "smb2",
         0x517B => "smb",
@@ -867,11 +873,15 @@ impl Store {
         if self.network_checked.load(Ordering::Relaxed) {
             return;
         }
-        let Ok(stat) = nix::sys::statfs::statfs(&paths.dir) else {
-            return;
+        let magic = if self.faults.has(FaultPoint::NetworkFs) {
+            NFS_MAGIC
+        } else {
+            let Ok(stat) = nix::sys::statfs::statfs(&paths.dir) else {
+                return;
+            };
+            (stat.filesystem_type().0 as u64 & 0xffff_ffff) as u32
         };
         self.network_checked.store(true, Ordering::Relaxed);
-        let magic = (stat.filesystem_type().0 as u64 & 0xffff_ffff) as u32;
         if let Some(fs) = network_fs_name(magic) {
             (self.notify)(&Notice::NetworkFileSystem {
                 path: paths.target.clone(),
