@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use mamfast::{Notice, Outcome, State, Store, StoreOptions};
 
+pub mod cli;
 pub mod gen;
 
 pub fn fixture(name: &str) -> Vec<u8> {
