@@ -169,7 +169,11 @@ fn a_newer_file_is_never_passed_over_for_a_backup_nor_rewritten() {
             let run = mamfast_run(&path, args);
             run.expect_code(65, &what);
             assert_names_the_file(&run, &path, &what);
-            assert!(run.stderr.contains("Upgrade mamfast"), "{what}:\n{}", run.stderr);
+            assert!(
+                run.stderr.contains("Upgrade mamfast"),
+                "{what}:\n{}",
+                run.stderr
+            );
             assert!(fs::read(&path).unwrap() == bytes, "{what}: main rewritten");
             assert!(
                 fs::read(dir.path().join("processed.json.bak")).unwrap() == backup,
@@ -189,7 +193,10 @@ fn a_lock_file_holding_garbage_is_still_just_a_lock() {
     mamfast_run(&path, WRITE).expect_code(0, "write");
     mamfast_run(&path, READ).expect_code(0, "read");
     mamfast_run(&path, ["state", "verify"]).expect_code(0, "verify");
-    assert!(fs::read(&lock).unwrap() == garbage, "the lock file's bytes changed");
+    assert!(
+        fs::read(&lock).unwrap() == garbage,
+        "the lock file's bytes changed"
+    );
     let (store, _) = store(&path);
     assert_eq!(
         store.read().unwrap().failed["B0NEWFAIL1"].retry_count,

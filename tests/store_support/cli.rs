@@ -49,11 +49,16 @@ where
         stderr,
     } = cmd.args(args).output().expect("run mamfast");
     let run = Run {
-        code: status.code().unwrap_or_else(|| panic!("mamfast killed: {status}")),
+        code: status
+            .code()
+            .unwrap_or_else(|| panic!("mamfast killed: {status}")),
         stdout: String::from_utf8_lossy(&stdout).into_owned(),
         stderr: String::from_utf8_lossy(&stderr).into_owned(),
     };
-    assert!(!run.stderr.contains("panicked"), "mamfast panicked:\n{run:#?}");
+    assert!(
+        !run.stderr.contains("panicked"),
+        "mamfast panicked:\n{run:#?}"
+    );
     run
 }
 
