@@ -454,7 +454,7 @@ fn read_file_with(path: &Path, two_threads_from: u64) -> io::Result<(Vec<u8>, u3
     let meta = file.metadata()?;
     let mode = meta.mode() & 0o7777;
     let len = meta.len();
-    if len >= two_threads_from && format::two_cpus() {
+    if len >= two_threads_from && two_cpus() {
         if let Ok(len) = usize::try_from(len) {
             // Zeroed by the system, not by us: no page is touched before the reads.
             let mut bytes = vec![0u8; len];
@@ -1011,6 +1011,11 @@ impl Store {
     }
 }
 
+/// Whether a second CPU is there to share large loads and writes with.
+pub(crate) fn two_cpus() -> bool {
+    std::thread::available_parallelism().is_ok_and(|n| n.get() > 1)
+}
+
 /// Frees a large state on a thread of its own: freeing 100k entries takes about 20 ms that
 /// the caller (and the lock) need not wait for. Small states, or no thread to be had, are
 /// freed here.
@@ -1031,7 +1036,7 @@ fn summarize(path: &Path) -> std::result::Result<Summary, String> {
     if bytes.is_empty() {
         return Err("empty file".into());
     }
-    let state = format::parse_state(&bytes)?;
+    let state = format::parse_state_owned(bytes)?;
     if state.version > CURRENT_VERSION {
         return Err(format!(
             "schema version {} is newer than this mamfast understands (up to {CURRENT_VERSION})",
