@@ -166,10 +166,11 @@ fn concurrent_writers_never_lose_an_increment_and_readers_see_only_whole_files()
         reads.load(Ordering::Relaxed) > 0,
         "the mamfast reader never read"
     );
-    if let Some(child) = py_reader {
+    let py_reads = py_reader.map(|child| {
         let py_reads: usize = finish(child, "the Python reader").trim().parse().unwrap();
         assert!(py_reads > 0, "the Python reader never read");
-    }
+        py_reads
+    });
 
     let python_writes = if with_python {
         PYTHON_WRITERS * PYTHON_WRITES
@@ -196,4 +197,10 @@ fn concurrent_writers_never_lose_an_increment_and_readers_see_only_whole_files()
     }
     // Whoever wrote last, the file is in the one byte format both tools write.
     assert!(fs::read(&path).unwrap() == to_python_json(&state));
+    eprintln!(
+        "{expected} increments ({MAMFAST_WRITERS}x{MAMFAST_WRITES} mamfast, {python_writes} \
+         Python), none lost; whole files seen by {} `state show` and {} Python reads",
+        reads.load(Ordering::Relaxed),
+        py_reads.map_or("no".into(), |n| n.to_string())
+    );
 }
