@@ -5,7 +5,9 @@
 //!   and the bytes Python's `json.dump(indent=2, ensure_ascii=False, sort_keys=True)` gives for
 //!   the same data (all cases checked by one `python3` at the end, when there is one);
 //! - an arbitrary version 1 state migrates to version 2 keeping every key and value it had,
-//!   and gains exactly the version 2 keys.
+//!   and gains exactly the version 2 keys;
+//! - floats (any bits, and values halfway between two shortest spellings) are spelled as
+//!   Python's `repr` spells them.
 
 mod store_support;
 
@@ -246,6 +248,47 @@ print(len(os.listdir(sys.argv[1])), " ".join(bad))
             String::from_utf8_lossy(&files[i])
         );
     }
+}
+
+#[test]
+fn floats_are_spelled_as_python_spells_them() {
+    // Any bits, and values halfway between two shortest spellings (exact binary fractions
+    // with 17 or 18 digits), where Python's `repr` takes the even last digit.
+    let mut rng = store_support::gen::Rng::new(0xf10a7);
+    let mut floats: Vec<f64> = Vec::new();
+    while floats.len() < 20_000 {
+        let bits = f64::from_bits(rng.next_u64());
+        if bits.is_finite() {
+            floats.push(bits);
+        }
+        let whole = (rng.next_u64() % 1_000_000_000_000_000) as f64;
+        let eighths = (rng.below(8) as f64) / 8.0;
+        floats.push(-(whole + eighths));
+        floats.push((rng.next_u64() >> 11) as f64 / f64::from(1u32 << rng.below(30)));
+    }
+    let spelled: Vec<String> = floats
+        .iter()
+        .map(|f| mamfast::store::format::python_float(*f))
+        .collect();
+    for (f, text) in floats.iter().zip(&spelled) {
+        assert_eq!(text.parse::<f64>().ok(), Some(*f), "{text} is not {f:?}");
+    }
+    if !store_support::cli::python3("the comparison with Python's repr") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("floats.txt");
+    fs::write(&list, spelled.join("\n")).unwrap();
+    let script = "import sys\n\
+                  bad = [t for t in open(sys.argv[1]).read().split() if repr(float(t)) != t]\n\
+                  print(len(bad), *[repr(float(t)) + ' not ' + t for t in bad[:5]])";
+    let out = Command::new("python3")
+        .args(["-c", script])
+        .arg(&list)
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && report.starts_with("0"), "{report}");
 }
 
 /// `object` as a JSON object (`{}` for anything else).

@@ -459,6 +459,45 @@ impl Formatter for PythonFormatter {
     }
 }
 
+/// Where two shortest digit strings are equally close to `abs` (it is exactly halfway between
+/// them, as `262966741290652.625` is between `…652.62` and `…652.63`), Python's `repr` takes the
+/// one with the even last digit and Rust's `{:e}` the upper one. Returns Python's choice when it
+/// is not `digits` (Rust's, with decimal exponent `exp`).
+fn tie_to_even(abs: f64, digits: &str, exp: i32) -> Option<String> {
+    let n = digits.len();
+    // A tie needs the next digit to be a 5: cheap to rule out first.
+    if !format!("{abs:.n$e}").split_once('e')?.0.ends_with('5') {
+        return None;
+    }
+    // The exact value (a double has at most 767 significant digits): the n digits, 5, zeros.
+    let exact = format!("{abs:.800e}");
+    let (mantissa, exact_exp) = exact.split_once('e')?;
+    if exact_exp.parse::<i32>().ok()? != exp {
+        return None;
+    }
+    let all: String = mantissa.chars().filter(|c| *c != '.').collect();
+    let (down, rest) = all.split_at(n);
+    if !rest.starts_with('5') || !rest[1..].bytes().all(|b| b == b'0') {
+        return None;
+    }
+    // Round `down` up by one in its last digit (no carry past a 9: then the shorter string
+    // Rust gives is not one of the two).
+    let last = down.bytes().last()?;
+    if last == b'9' {
+        return None;
+    }
+    let up = format!("{}{}", &down[..n - 1], char::from(last + 1));
+    let even = if (last - b'0') % 2 == 0 {
+        down
+    } else {
+        up.as_str()
+    };
+    let round_trips = format!("{}.{}e{exp}", &even[..1], &even[1..])
+        .parse::<f64>()
+        .is_ok_and(|v| v == abs);
+    (even != digits && round_trips).then(|| even.to_string())
+}
+
 /// A JSON number as Python writes it after `json.load`: integers exactly (any size), floats
 /// through `float.__repr__`.
 pub fn python_number(text: &str) -> String {
@@ -490,7 +529,10 @@ pub fn python_float(value: f64) -> String {
         Some(rest) => ("-", rest),
         None => ("", mantissa),
     };
-    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    let mut digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    if let Some(even) = tie_to_even(value.abs(), &digits, exp) {
+        digits = even;
+    }
     if (-4..16).contains(&exp) {
         let point = exp + 1; // digits before the decimal point
         let (int, frac) = if point <= 0 {
@@ -702,6 +744,11 @@ mod tests {
             (1.2345e100, "1.2345e+100"),
             (123.456, "123.456"),
             (0.1 + 0.2, "0.30000000000000004"),
+            // Halfway between two shortest strings: the even last digit, as Python.
+            (-262966741290652.625, "-262966741290652.62"),
+            (0.125, "0.125"),
+            (5e-324, "5e-324"),
+            (1.7976931348623157e308, "1.7976931348623157e+308"),
         ];
         for (value, expected) in cases {
             assert_eq!(python_float(value), expected, "{value:?}");
