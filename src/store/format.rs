@@ -487,7 +487,7 @@ fn tie_to_even(abs: f64, digits: &str, exp: i32) -> Option<String> {
         return None;
     }
     let up = format!("{}{}", &down[..n - 1], char::from(last + 1));
-    let even = if (last - b'0') % 2 == 0 {
+    let even = if (last - b'0').is_multiple_of(2) {
         down
     } else {
         up.as_str()
@@ -745,7 +745,8 @@ mod tests {
             (123.456, "123.456"),
             (0.1 + 0.2, "0.30000000000000004"),
             // Halfway between two shortest strings: the even last digit, as Python.
-            (-262966741290652.625, "-262966741290652.62"),
+            // (the double nearest to this is exactly -262966741290652.625)
+            (-262966741290652.62, "-262966741290652.62"),
             (0.125, "0.125"),
             (5e-324, "5e-324"),
             (1.7976931348623157e308, "1.7976931348623157e+308"),
