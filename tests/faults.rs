@@ -11,14 +11,14 @@
 
 mod store_support;
 
-use std::fs::{self, File};
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use mamfast::store::format::to_python_json;
 use mamfast::Source;
-use nix::fcntl::{Flock, FlockArg};
+use nix::fcntl::FlockArg;
 use store_support::cli::{mamfast, mamfast_run, run, Run};
 use store_support::*;
 
@@ -250,23 +250,11 @@ fn a_failure_while_moving_a_corrupt_file_aside_changes_nothing() {
     assert!(snapshot_without_lock(dir.path()) == before);
 }
 
-/// Holds an exclusive `flock` on `path` (created if needed), as another writer would.
-fn hold(path: &Path) -> Flock<File> {
-    let file = fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-        .unwrap();
-    Flock::lock(file, FlockArg::LockExclusive).unwrap()
-}
-
 #[test]
 fn a_lock_held_too_long_is_exit_75_naming_the_lock_and_its_holder() {
     let (_dir, path, bytes) = with_state();
     let lock = PathBuf::from(format!("{}.lock", path.display()));
-    let held = hold(&lock);
+    let held = hold(&lock, FlockArg::LockExclusive);
     let mut cmd = mamfast(&path);
     cmd.env("MAMFAST_LOCK_TIMEOUT", "1s");
     let run = run(cmd, MARK);
@@ -283,7 +271,7 @@ fn a_lock_held_too_long_is_exit_75_naming_the_lock_and_its_holder() {
 fn a_lock_file_replaced_while_waiting_is_followed() {
     let (dir, path, bytes) = with_state();
     let lock = PathBuf::from(format!("{}.lock", path.display()));
-    let old = hold(&lock);
+    let old = hold(&lock, FlockArg::LockExclusive);
     let mut child = mamfast(&path)
         .env("MAMFAST_LOCK_TIMEOUT", "30s")
         .args(MARK)
@@ -299,7 +287,7 @@ fn a_lock_file_replaced_while_waiting_is_followed() {
 
     // Someone replaces the lock file with a new one, which they hold, and lets go of the old.
     let replacement = dir.path().join("lock.new");
-    let new = hold(&replacement);
+    let new = hold(&replacement, FlockArg::LockExclusive);
     fs::rename(&replacement, &lock).unwrap();
     drop(old);
     std::thread::sleep(Duration::from_millis(500));

@@ -150,6 +150,18 @@ pub fn assert_no_shared_inode(store: &Store) {
     }
 }
 
+/// Holds a `flock` on `path` (created if needed), as another process would.
+pub fn hold(path: &Path, arg: nix::fcntl::FlockArg) -> nix::fcntl::Flock<fs::File> {
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .unwrap();
+    nix::fcntl::Flock::lock(file, arg).unwrap()
+}
+
 pub fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
