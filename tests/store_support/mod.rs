@@ -1,5 +1,6 @@
-//! Helpers shared by the `store_*` tests: fixtures, stores that collect their notices, and
-//! snapshots of a directory to prove that nothing changed.
+//! Helpers shared by the tests: fixtures, stores that collect their notices, snapshots of a
+//! directory to prove that nothing changed, a held `flock`; `cli` runs the binary hermetically
+//! and `gen` makes realistic states of any size.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
