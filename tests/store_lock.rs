@@ -22,17 +22,6 @@ fn quick(depth: usize) -> StoreOptions {
     }
 }
 
-fn hold(path: &Path, arg: FlockArg) -> Flock<File> {
-    let file = fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-        .unwrap();
-    Flock::lock(file, arg).unwrap()
-}
-
 fn try_exclusive(path: &Path) -> Result<Flock<File>, Errno> {
     Flock::lock(File::open(path).unwrap(), FlockArg::LockExclusiveNonblock).map_err(|(_, e)| e)
 }

@@ -61,22 +61,30 @@ macro_rules! record {
             }
         }
 
-        impl Serialize for $name {
-            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                let mut map = s.serialize_map(None)?;
+        impl Fields for $name {
+            fn each_field<E>(
+                &self,
+                mut f: impl FnMut(&str, Field<'_>) -> Result<(), E>,
+            ) -> Result<(), E> {
                 let mut extra = self.extra.iter().peekable();
                 $(
                     while let Some((k, v)) = extra.next_if(|(k, _)| k.as_str() < $key) {
-                        map.serialize_entry(k, v)?;
+                        f(k, Field::Value(v))?;
                     }
                     if self.$field.is_some() || self.present & Self::bit($key) != 0 {
-                        map.serialize_entry($key, &self.$field)?;
+                        f($key, self.$field.as_field())?;
                     }
                 )*
                 for (k, v) in extra {
-                    map.serialize_entry(k, v)?;
+                    f(k, Field::Value(v))?;
                 }
-                map.end()
+                Ok(())
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                serialize_fields(self, s)
             }
         }
 
@@ -90,18 +98,23 @@ macro_rules! record {
                     }
                     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<$name, A::Error> {
                         let mut out = $name::default();
-                        while let Some(key) = map.next_key::<String>()? {
-                            match key.as_str() {
-                                $( $key => {
-                                    let bit = $name::bit($key);
+                        while let Some(key) = map.next_key_seed(KeyOf($name::KEYS))? {
+                            match key {
+                                Key::Known(i) => {
+                                    let bit = 1 << i;
                                     if out.present & bit != 0 {
-                                        return Err(de::Error::custom(format_args!("duplicate key \"{}\"", $key)));
+                                        return Err(de::Error::custom(format_args!(
+                                            "duplicate key \"{}\"", $name::KEYS[i]
+                                        )));
                                     }
                                     out.present |= bit;
-                                    out.$field = map.next_value()?;
-                                } )*
-                                _ => {
-                                    let value: Value = map.next_value()?;
+                                    match $name::KEYS[i] {
+                                        $( $key => out.$field = map.next_value()?, )*
+                                        _ => unreachable!("KEYS lists every field"),
+                                    }
+                                }
+                                Key::Other(key) => {
+                                    let value = unknown_value(&mut map, &key)?;
                                     if out.extra.contains_key(&key) {
                                         return Err(de::Error::custom(format_args!("duplicate key \"{key}\"")));
                                     }
@@ -116,6 +129,139 @@ macro_rules! record {
             }
         }
     };
+}
+
+/// One value of an object of the state file, as it is written: a known field's value (see
+/// [`Fields`]) or an unknown key's value, kept as read.
+#[derive(Debug, Clone, Copy)]
+pub enum Field<'a> {
+    Null,
+    Str(&'a str),
+    U64(u64),
+    Checkpoints(&'a Checkpoints),
+    Processed(&'a BTreeMap<String, ProcessedEntry>),
+    Failed(&'a BTreeMap<String, FailedEntry>),
+    Value(&'a Value),
+}
+
+/// An object of the state file (the state, an entry, its checkpoints): its keys and values in
+/// the order they are written, unknown keys merged in sorted order. The one place that order
+/// is decided: [`Serialize`] and the fast writer of [`crate::store::format`] both walk it.
+pub trait Fields {
+    fn each_field<E>(&self, f: impl FnMut(&str, Field<'_>) -> Result<(), E>) -> Result<(), E>;
+}
+
+fn serialize_fields<T: Fields, S: Serializer>(value: &T, s: S) -> Result<S::Ok, S::Error> {
+    let mut map = s.serialize_map(None)?;
+    value.each_field(|key, field| map.serialize_entry(key, &field))?;
+    map.end()
+}
+
+impl Serialize for Field<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match *self {
+            Field::Null => s.serialize_none(),
+            Field::Str(text) => s.serialize_str(text),
+            Field::U64(n) => s.serialize_u64(n),
+            Field::Checkpoints(c) => c.serialize(s),
+            Field::Processed(m) => m.serialize(s),
+            Field::Failed(m) => m.serialize(s),
+            Field::Value(v) => v.serialize(s),
+        }
+    }
+}
+
+/// A known field's value as a [`Field`] (`None` is `null`).
+trait AsField {
+    fn as_field(&self) -> Field<'_>;
+}
+
+impl AsField for Option<String> {
+    fn as_field(&self) -> Field<'_> {
+        self.as_deref().map_or(Field::Null, Field::Str)
+    }
+}
+
+impl AsField for Option<u64> {
+    fn as_field(&self) -> Field<'_> {
+        self.map_or(Field::Null, Field::U64)
+    }
+}
+
+impl AsField for Option<Status> {
+    fn as_field(&self) -> Field<'_> {
+        self.as_ref()
+            .map_or(Field::Null, |s| Field::Str(s.as_str()))
+    }
+}
+
+impl AsField for Option<Checkpoints> {
+    fn as_field(&self) -> Field<'_> {
+        self.as_ref().map_or(Field::Null, Field::Checkpoints)
+    }
+}
+
+/// The value of a key this build does not know, kept as read, except a number too large for a
+/// float (`1e400`): Python reads it as `inf` and writes it back as `Infinity`, which is not JSON
+/// (and which neither tool can then read). Such a file is refused as corrupt instead of being
+/// carried along towards a file nobody can load.
+fn unknown_value<'de, A: MapAccess<'de>>(map: &mut A, key: &str) -> Result<Value, A::Error> {
+    fn out_of_range(value: &Value) -> Option<&str> {
+        match value {
+            Value::Number(n) => {
+                let text = n.as_str();
+                let float = text.contains(['.', 'e', 'E']);
+                (float && text.parse::<f64>().is_ok_and(f64::is_infinite)).then_some(text)
+            }
+            Value::Array(items) => items.iter().find_map(out_of_range),
+            Value::Object(map) => map.values().find_map(out_of_range),
+            _ => None,
+        }
+    }
+    let value: Value = map.next_value()?;
+    if let Some(number) = out_of_range(&value) {
+        return Err(de::Error::custom(format_args!(
+            "number {number} under \"{key}\" is out of range (Python would read it as \
+             infinity and write it back as Infinity, which is not JSON)"
+        )));
+    }
+    Ok(value)
+}
+
+/// A key of an entry as read: the index of a known key in `KEYS`, or an unknown key.
+enum Key {
+    Known(usize),
+    Other(String),
+}
+
+/// Reads an entry's key, allocating only for a key not in the list (known keys are the
+/// common case: one allocation saved per key of every entry).
+struct KeyOf(&'static [&'static str]);
+
+impl<'de> de::DeserializeSeed<'de> for KeyOf {
+    type Value = Key;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Key, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeyOf {
+    type Value = Key;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string key")
+    }
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<Key, E> {
+        Ok(match self.0.iter().position(|k| *k == key) {
+            Some(i) => Key::Known(i),
+            None => Key::Other(key.to_owned()),
+        })
+    }
+    fn visit_string<E: de::Error>(self, key: String) -> Result<Key, E> {
+        Ok(match self.0.iter().position(|k| *k == key) {
+            Some(i) => Key::Known(i),
+            None => Key::Other(key),
+        })
+    }
 }
 
 record! {
@@ -274,27 +420,30 @@ impl Default for State {
     }
 }
 
+impl Fields for State {
+    fn each_field<E>(&self, mut f: impl FnMut(&str, Field<'_>) -> Result<(), E>) -> Result<(), E> {
+        let known = [
+            ("failed", Field::Failed(&self.failed)),
+            ("processed", Field::Processed(&self.processed)),
+            ("version", Field::U64(self.version)),
+        ];
+        let mut extra = self.extra.iter().peekable();
+        for (key, field) in known {
+            while let Some((k, v)) = extra.next_if(|(k, _)| k.as_str() < key) {
+                f(k, Field::Value(v))?;
+            }
+            f(key, field)?;
+        }
+        for (k, v) in extra {
+            f(k, Field::Value(v))?;
+        }
+        Ok(())
+    }
+}
+
 impl Serialize for State {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut map = s.serialize_map(None)?;
-        let mut extra = self.extra.iter().peekable();
-        let mut flush_before = |map: &mut S::SerializeMap, key: &str| -> Result<(), S::Error> {
-            while let Some((k, v)) = extra.next_if(|(k, _)| k.as_str() < key) {
-                map.serialize_entry(k, v)?;
-            }
-            Ok(())
-        };
-        flush_before(&mut map, "failed")?;
-        map.serialize_entry("failed", &self.failed)?;
-        flush_before(&mut map, "processed")?;
-        map.serialize_entry("processed", &self.processed)?;
-        flush_before(&mut map, "version")?;
-        map.serialize_entry("version", &self.version)?;
-        flush_before(&mut map, "\u{10FFFF}\u{10FFFF}")?;
-        for (k, v) in extra {
-            map.serialize_entry(k, v)?;
-        }
-        map.end()
+        serialize_fields(self, s)
     }
 }
 
@@ -310,13 +459,21 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Entries<T> {
                 f.write_str("an object of entries keyed by ID")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Entries<T>, A::Error> {
+                use std::collections::btree_map::Entry;
                 let mut out = BTreeMap::new();
                 while let Some(id) = map.next_key::<String>()? {
                     let entry: T = map.next_value()?;
-                    if out.contains_key(&id) {
-                        return Err(de::Error::custom(format_args!("duplicate ID \"{id}\"")));
+                    match out.entry(id) {
+                        Entry::Vacant(slot) => {
+                            slot.insert(entry);
+                        }
+                        Entry::Occupied(slot) => {
+                            return Err(de::Error::custom(format_args!(
+                                "duplicate ID \"{}\"",
+                                slot.key()
+                            )));
+                        }
                     }
-                    out.insert(id, entry);
                 }
                 Ok(Entries(out))
             }
@@ -359,7 +516,7 @@ impl<'de> Deserialize<'de> for State {
                             failed = Some(map.next_value()?);
                         }
                         _ => {
-                            let value: Value = map.next_value()?;
+                            let value = unknown_value(&mut map, &key)?;
                             if extra.contains_key(&key) {
                                 return Err(de::Error::custom(format_args!(
                                     "duplicate key \"{key}\""
@@ -447,6 +604,24 @@ mod tests {
         ] {
             assert!(serde_json::from_str::<State>(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn numbers_beyond_a_float_are_refused_in_unknown_values_big_integers_kept() {
+        for bad in [
+            r#"{"x": 1e400}"#,
+            r#"{"processed": {"A": {"x": [1, {"y": -1E+999}]}}}"#,
+            r#"{"failed": {"A": {"checkpoints_like": {"z": 1.5e308, "w": 2e308}}}}"#,
+        ] {
+            let err = serde_json::from_str::<State>(bad).unwrap_err().to_string();
+            assert!(err.contains("out of range"), "{bad}: {err}");
+        }
+        let big = r#"{"x": 123456789012345678901234567890, "y": 1e-400, "z": 1.7e308}"#;
+        let state: State = serde_json::from_str(big).unwrap();
+        assert_eq!(
+            state.extra["x"].to_string(),
+            "123456789012345678901234567890"
+        );
     }
 
     #[test]

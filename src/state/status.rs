@@ -108,8 +108,18 @@ impl serde::Serialize for Status {
 
 impl<'de> serde::Deserialize<'de> for Status {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        Ok(Status::parse(&text))
+        /// Reads the string in place: only an unknown status is copied.
+        struct StatusVisitor;
+        impl serde::de::Visitor<'_> for StatusVisitor {
+            type Value = Status;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a status string")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Status, E> {
+                Ok(Status::parse(text))
+            }
+        }
+        d.deserialize_str(StatusVisitor)
     }
 }
 

@@ -140,6 +140,65 @@ impl<W: Write> Write for Faulty<W> {
     }
 }
 
+/// Passes writes on to a file and asks the kernel to start writing each few megabytes back
+/// to disk while the rest is still being written (`sync_file_range`, Linux), so that the
+/// `fsync` at the end has less left to wait for. Durability still rests on that `fsync` alone:
+/// this only starts it early, and its errors are left for the `fsync` to report.
+struct Writeback<'a> {
+    file: &'a File,
+    written: u64,
+    started: u64,
+}
+
+impl<'a> Writeback<'a> {
+    /// Writeback is started once this much more has been written.
+    const STEP: u64 = 8 << 20;
+
+    fn new(file: &'a File) -> Self {
+        Writeback {
+            file,
+            written: 0,
+            started: 0,
+        }
+    }
+}
+
+impl Write for Writeback<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = (&mut &*self.file).write(buf)?;
+        self.written += n as u64;
+        if self.written - self.started >= Self::STEP {
+            start_writeback(self.file, self.started, self.written - self.started);
+            self.started = self.written;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn start_writeback(file: &File, offset: u64, len: u64) {
+    use std::os::fd::AsRawFd;
+    let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
+        return;
+    };
+    // SAFETY: a plain system call on an open descriptor; it reads no memory of ours.
+    unsafe {
+        nix::libc::sync_file_range(
+            file.as_raw_fd(),
+            offset,
+            len,
+            nix::libc::SYNC_FILE_RANGE_WRITE,
+        );
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn start_writeback(_file: &File, _offset: u64, _len: u64) {}
+
 /// Writes a complete, synced temp file beside the main file. `mode` is the permission bits it
 /// must end with (`None`: the default for new files, 0o644 less the umask); `owner` is kept
 /// when the process may do so (root writing a user's file).
@@ -170,7 +229,10 @@ pub(crate) fn write_temp(
                 attempts += 1;
                 path = paths.dir.join(temp_name(&paths.name));
             }
-            other => break other.map_err(|e| Error::io("creating a temporary file", &path, e))?,
+            other => {
+                break other
+                    .map_err(|e| Error::io("creating a temporary file beside", &paths.target, e))?
+            }
         }
     };
     let temp = TempFile { path, armed: true };
@@ -178,18 +240,24 @@ pub(crate) fn write_temp(
     let written = {
         let cut = faults.has(FaultPoint::Write).then_some(100);
         let mut out = BufWriter::new(Faulty {
-            inner: &file,
+            inner: Writeback::new(&file),
             remaining: cut,
         });
         write(&mut out).and_then(|()| out.flush())
     };
-    written.map_err(|e| Error::io("writing", temp.path(), e))?;
+    written.map_err(|e| Error::io("writing the new version of", &paths.target, e))?;
 
     if let Some(mode) = mode {
         faults
             .check(FaultPoint::SetPermissions)
             .and_then(|()| file.set_permissions(Permissions::from_mode(mode)))
-            .map_err(|e| Error::io("setting the permissions of", temp.path(), e))?;
+            .map_err(|e| {
+                Error::io(
+                    "setting the permissions of the new version of",
+                    &paths.target,
+                    e,
+                )
+            })?;
     }
     if let Some((uid, gid)) = owner {
         // Only root may give a file away; for anyone else this is a no-op or EPERM, both fine.
@@ -206,7 +274,7 @@ pub(crate) fn write_temp(
     faults
         .check(FaultPoint::FsyncFile)
         .and_then(|()| file.sync_all())
-        .map_err(|e| Error::io("syncing", temp.path(), e))?;
+        .map_err(|e| Error::io("syncing to disk the new version of", &paths.target, e))?;
     Ok(temp)
 }
 

@@ -246,10 +246,12 @@ pub enum FaultPoint {
     FsyncDir,
     /// Not a failure: behave as on a file system without `RENAME_EXCHANGE`.
     NoRenameExchange,
+    /// Not a failure: take the state's directory for an NFS mount (tests cannot mount one).
+    NetworkFs,
 }
 
 impl FaultPoint {
-    pub const ALL: [FaultPoint; 10] = [
+    pub const ALL: [FaultPoint; 11] = [
         FaultPoint::CreateTemp,
         FaultPoint::Write,
         FaultPoint::SetPermissions,
@@ -260,6 +262,7 @@ impl FaultPoint {
         FaultPoint::Quarantine,
         FaultPoint::FsyncDir,
         FaultPoint::NoRenameExchange,
+        FaultPoint::NetworkFs,
     ];
 
     pub fn name(self) -> &'static str {
@@ -274,6 +277,7 @@ impl FaultPoint {
             FaultPoint::Quarantine => "quarantine",
             FaultPoint::FsyncDir => "fsync-dir",
             FaultPoint::NoRenameExchange => "no-rename-exchange",
+            FaultPoint::NetworkFs => "network-fs",
         }
     }
 
@@ -388,7 +392,9 @@ enum Probe {
     Valid {
         state: State,
         migrated_from: Option<u64>,
-        bytes: Vec<u8>,
+        /// The file's bytes, kept for a backup (it may be restored as it is); `None` for the
+        /// main file, whose bytes are freed once parsed.
+        bytes: Option<Vec<u8>>,
         mode: u32,
     },
 }
@@ -396,20 +402,26 @@ enum Probe {
 /// Parses and migrates one file. A newer version is an error at once: it must not be passed
 /// over for an older backup, nor ever rewritten.
 fn probe(path: &Path, is_main: bool) -> Result<Probe> {
-    let bytes = match fs::read(path) {
-        Ok(bytes) => bytes,
+    let (bytes, mode) = match read_file(path) {
+        Ok(read) => read,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Probe::Missing),
         // An unreadable main file is not a corrupt one: it must not be moved aside.
         Err(e) if is_main => return Err(Error::io("reading", path, e)),
         Err(e) => return Ok(Probe::Invalid(format!("cannot read: {e}"))),
     };
-    let mode = fs::metadata(path).map_or(0o644, |m| m.mode() & 0o7777);
     if bytes.is_empty() {
         return Ok(Probe::Invalid("empty file".into()));
     }
-    let mut state = match serde_json::from_slice::<State>(&bytes) {
+    // Only a backup's bytes are needed afterwards (to restore it); the main file's are freed
+    // as soon as they are parsed.
+    let (parsed, bytes) = if is_main {
+        (format::parse_state_owned(bytes), None)
+    } else {
+        (format::parse_state(&bytes), Some(bytes))
+    };
+    let mut state = match parsed {
         Ok(state) => state,
-        Err(e) => return Ok(Probe::Invalid(e.to_string())),
+        Err(e) => return Ok(Probe::Invalid(e)),
     };
     let version = state.version;
     match migrate(&mut state) {
@@ -425,6 +437,47 @@ fn probe(path: &Path, is_main: bool) -> Result<Probe> {
             supported: too_new.supported,
         }),
     }
+}
+
+/// A whole file and its permission bits. A large file is read by two threads, one half each:
+/// most of the time of reading it goes into the first touch of the fresh memory, which the
+/// second CPU then shares.
+fn read_file(path: &Path) -> io::Result<(Vec<u8>, u32)> {
+    read_file_with(path, 8 << 20)
+}
+
+fn read_file_with(path: &Path, two_threads_from: u64) -> io::Result<(Vec<u8>, u32)> {
+    use std::io::Read;
+    use std::os::unix::fs::FileExt;
+
+    let mut file = fs::File::open(path)?;
+    let meta = file.metadata()?;
+    let mode = meta.mode() & 0o7777;
+    let len = meta.len();
+    if len >= two_threads_from && two_cpus() {
+        if let Ok(len) = usize::try_from(len) {
+            // Zeroed by the system, not by us: no page is touched before the reads.
+            let mut bytes = vec![0u8; len];
+            let (head, tail) = bytes.split_at_mut(len / 2);
+            let file_ref = &file;
+            let both = std::thread::scope(|scope| {
+                let tail_read = std::thread::Builder::new()
+                    .spawn_scoped(scope, move || {
+                        file_ref.read_exact_at(tail, (len / 2) as u64)
+                    })
+                    .ok()?;
+                let head_read = file_ref.read_exact_at(head, 0);
+                Some(head_read.is_ok() && tail_read.join().is_ok_and(|r| r.is_ok()))
+            });
+            // The file must not have grown meanwhile: nothing may follow.
+            if both == Some(true) && file.read_at(&mut [0u8; 1], len as u64)? == 0 {
+                return Ok((bytes, mode));
+            }
+        }
+    }
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)?;
+    Ok((bytes, mode))
 }
 
 /// The main file as it was found.
@@ -443,10 +496,12 @@ struct Found {
     backup: Option<(Vec<u8>, u32)>,
 }
 
+const NFS_MAGIC: u32 = 0x6969;
+
 /// The name of a network file system, from a `statfs` magic number.
 fn network_fs_name(magic: u32) -> Option<&'static str> {
     Some(match magic {
-        0x6969 => "nfs",
+        NFS_MAGIC => "nfs",
         0xFF53_4D42 => "cifs",
         0xFE53_4D42 => "smb2",
         0x517B => "smb",
@@ -627,8 +682,8 @@ impl Store {
         let found = self.load_chain(&paths)?;
         let loaded = self.repair(&paths, found)?;
         let mut state = loaded.state;
-        match f(&mut state)? {
-            Outcome::Unchanged(t) => Ok(t),
+        let done = match f(&mut state)? {
+            Outcome::Unchanged(t) => t,
             Outcome::Changed(t) => {
                 // Only a file that loaded cleanly is worth a backup generation.
                 let old = match (&loaded.source, self.options.backup_depth) {
@@ -636,11 +691,13 @@ impl Store {
                     _ => OldMain::Discard,
                 };
                 durable::commit(&paths, &self.faults, old, None, &mut |w| {
-                    format::write_python_json(w, &state)
+                    format::write_state(w, &state)
                 })?;
-                Ok(t)
+                t
             }
-        }
+        };
+        free_in_background(state);
+        Ok(done)
     }
 
     /// The main file and every backup generation (at least `backup_depth` of them, plus any
@@ -718,7 +775,7 @@ impl Store {
                     chosen.display()
                 )))
             }
-            Probe::Valid { bytes, mode, .. } => (bytes, mode),
+            Probe::Valid { bytes, mode, .. } => (bytes.expect("a backup's bytes are kept"), mode),
         };
         let main = match probe(&paths.target, true)? {
             Probe::Valid { .. } => MainState::Clean,
@@ -816,11 +873,15 @@ impl Store {
         if self.network_checked.load(Ordering::Relaxed) {
             return;
         }
-        let Ok(stat) = nix::sys::statfs::statfs(&paths.dir) else {
-            return;
+        let magic = if self.faults.has(FaultPoint::NetworkFs) {
+            NFS_MAGIC
+        } else {
+            let Ok(stat) = nix::sys::statfs::statfs(&paths.dir) else {
+                return;
+            };
+            (stat.filesystem_type().0 as u64 & 0xffff_ffff) as u32
         };
         self.network_checked.store(true, Ordering::Relaxed);
-        let magic = (stat.filesystem_type().0 as u64 & 0xffff_ffff) as u32;
         if let Some(fs) = network_fs_name(magic) {
             (self.notify)(&Notice::NetworkFileSystem {
                 path: paths.target.clone(),
@@ -872,7 +933,7 @@ impl Store {
                             migrated_from,
                         },
                         main,
-                        backup: Some((bytes, mode)),
+                        backup: bytes.map(|bytes| (bytes, mode)),
                     })
                 }
                 // Vanished between listing and reading: nothing to report.
@@ -950,6 +1011,22 @@ impl Store {
     }
 }
 
+/// Whether a second CPU is there to share large loads and writes with.
+pub(crate) fn two_cpus() -> bool {
+    std::thread::available_parallelism().is_ok_and(|n| n.get() > 1)
+}
+
+/// Frees a large state on a thread of its own: freeing 100k entries takes about 20 ms that
+/// the caller (and the lock) need not wait for. Small states, or no thread to be had, are
+/// freed here.
+fn free_in_background(state: State) {
+    if state.processed.len() + state.failed.len() >= 10_000 {
+        let _ = std::thread::Builder::new()
+            .name("mamfast-free".into())
+            .spawn(move || drop(state));
+    }
+}
+
 /// What a state file holds, for [`Store::generations`].
 fn summarize(path: &Path) -> std::result::Result<Summary, String> {
     let bytes = fs::read(path).map_err(|e| match e.kind() {
@@ -959,7 +1036,7 @@ fn summarize(path: &Path) -> std::result::Result<Summary, String> {
     if bytes.is_empty() {
         return Err("empty file".into());
     }
-    let state: State = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
+    let state = format::parse_state_owned(bytes)?;
     if state.version > CURRENT_VERSION {
         return Err(format!(
             "schema version {} is newer than this mamfast understands (up to {CURRENT_VERSION})",
@@ -991,6 +1068,20 @@ mod tests {
             Some(FaultPoint::FsyncDir)
         );
         assert_eq!(FaultPoint::from_name("bogus"), None);
+    }
+
+    #[test]
+    fn a_file_read_in_two_halves_is_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let bytes: Vec<u8> = (0..100_001u32).map(|i| (i * 7 % 251) as u8).collect();
+        fs::write(&path, &bytes).unwrap();
+        for threshold in [0, u64::MAX] {
+            let (read, _) = read_file_with(&path, threshold).unwrap();
+            assert!(read == bytes, "threshold {threshold}");
+        }
+        fs::write(&path, b"").unwrap();
+        assert!(read_file_with(&path, 0).unwrap().0.is_empty());
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! Helpers shared by the `store_*` tests: fixtures, stores that collect their notices, and
-//! snapshots of a directory to prove that nothing changed.
+//! Helpers shared by the tests: fixtures, stores that collect their notices, snapshots of a
+//! directory to prove that nothing changed, a held `flock`; `cli` runs the binary hermetically
+//! and `gen` makes realistic states of any size.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
@@ -10,6 +11,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mamfast::{Notice, Outcome, State, Store, StoreOptions};
+
+pub mod cli;
+pub mod gen;
 
 pub fn fixture(name: &str) -> Vec<u8> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
@@ -145,6 +149,18 @@ pub fn assert_no_shared_inode(store: &Store) {
             );
         }
     }
+}
+
+/// Holds a `flock` on `path` (created if needed), as another process would.
+pub fn hold(path: &Path, arg: nix::fcntl::FlockArg) -> nix::fcntl::Flock<fs::File> {
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .unwrap();
+    nix::fcntl::Flock::lock(file, arg).unwrap()
 }
 
 pub fn is_root() -> bool {

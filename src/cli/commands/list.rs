@@ -148,14 +148,32 @@ fn shown(limit: usize, total: usize) -> String {
 
 /// Processed IDs, most recently processed first (then by ID).
 fn recent_processed(state: &State) -> Vec<&str> {
-    let mut ids: Vec<&str> = state.processed.keys().map(String::as_str).collect();
-    ids.sort_by_key(|id| Reverse(recency(state.processed[*id].processed_at.as_deref())));
-    ids
+    most_recent_first(
+        state
+            .processed
+            .iter()
+            .map(|(id, e)| (id, e.processed_at.as_deref())),
+    )
 }
 
 /// Failed IDs, most recently failed first (then by ID).
 fn recent_failed(state: &State) -> Vec<&str> {
-    let mut ids: Vec<&str> = state.failed.keys().map(String::as_str).collect();
-    ids.sort_by_key(|id| Reverse(recency(state.failed[*id].failed_at.as_deref())));
-    ids
+    most_recent_first(
+        state
+            .failed
+            .iter()
+            .map(|(id, e)| (id, e.failed_at.as_deref())),
+    )
+}
+
+/// IDs by time, most recent first, then by ID. Each time is parsed once (not once per
+/// comparison: that made `state list` on 100k entries take seconds).
+fn most_recent_first<'a>(
+    entries: impl Iterator<Item = (&'a String, Option<&'a str>)>,
+) -> Vec<&'a str> {
+    let mut keyed: Vec<_> = entries
+        .map(|(id, at)| (Reverse(recency(at)), id.as_str()))
+        .collect();
+    keyed.sort_unstable();
+    keyed.into_iter().map(|(_, id)| id).collect()
 }
