@@ -130,7 +130,7 @@ pub fn to_python_json<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
 /// Streams `value` in the Python byte format into `writer`.
 pub fn write_python_json<W: Write, T: Serialize + ?Sized>(writer: W, value: &T) -> io::Result<()> {
     let mut ser = serde_json::Serializer::with_formatter(writer, PythonFormatter::default());
-    value.serialize(&mut ser).map_err(io::Error::other)
+    value.serialize(&mut ser).map_err(io::Error::from)
 }
 
 /// Writes `state` in the Python byte format: the same bytes as [`write_python_json`], faster.
@@ -297,7 +297,7 @@ fn write_field(out: &mut Out, field: Field<'_>, depth: usize) -> io::Result<()> 
                 has_value: false,
             };
             let mut ser = serde_json::Serializer::with_formatter(&mut out.buf, formatter);
-            value.serialize(&mut ser).map_err(io::Error::other)?;
+            value.serialize(&mut ser).map_err(io::Error::from)?;
         }
     }
     Ok(())
