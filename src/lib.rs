@@ -43,7 +43,10 @@ pub mod store;
 pub use config::Settings;
 pub use error::{Error, Result};
 pub use state::{Checkpoints, FailedEntry, ProcessedEntry, Stage, State, Status};
-pub use store::{Generation, Loaded, Notice, Outcome, Source, Store, StoreOptions, Summary};
+pub use store::{
+    Generation, Loaded, Notice, Outcome, PreviousMain, Restored, Source, Store, StoreOptions,
+    Summary,
+};
 
 #[doc(hidden)]
 pub mod cli;

@@ -255,8 +255,13 @@ fn restore_makes_a_backup_the_main_file() {
         write_generation(&store, generation).unwrap();
     }
     let chosen = fs::read(store.backup_path(1)).unwrap(); // generation 2
-    store.restore(1).unwrap();
+    let restored = store.restore(1).unwrap();
     assert_eq!(fs::read(&path).unwrap(), chosen);
+    assert_eq!(restored.backup, store.backup_path(1));
+    assert_eq!(
+        restored.previous_main,
+        mamfast::PreviousMain::BecameBackup(store.backup_path(0))
+    );
     // The main file that was replaced is the newest backup; the rest shifted.
     assert_eq!(generation_of_file(&store.backup_path(0)), Some(4));
     assert_eq!(generation_of_file(&store.backup_path(1)), Some(3));

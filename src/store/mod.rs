@@ -217,6 +217,30 @@ pub struct Summary {
     pub failed: usize,
 }
 
+/// What [`Store::restore`] did (or, in a dry run, would do).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Restored {
+    /// The backup that became the main file.
+    pub backup: PathBuf,
+    /// What it holds.
+    pub summary: Summary,
+    /// What became of the main file it replaced.
+    pub previous_main: PreviousMain,
+}
+
+/// The fate of the main file a restore replaced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PreviousMain {
+    /// There was none.
+    Missing,
+    /// It was valid and is now the newest backup, at this path.
+    BecameBackup(PathBuf),
+    /// It was valid, but `backup_depth` is 0: it is gone.
+    Replaced,
+    /// It was corrupt and was moved aside, to this path (never deleted).
+    MovedAside(PathBuf),
+}
+
 /// A step of a write that tests can make fail (a testing aid; not part of the stable API).
 ///
 /// Set with [`Store::inject_fault`], or with the environment variable
@@ -746,7 +770,7 @@ impl Store {
     /// loads cleanly, becomes `.bak` through the normal rotation; if corrupt, it is moved to
     /// `.corrupt-…`; if newer than this build, nothing is done ([`Error::NewerVersion`]).
     /// In dry run, everything is checked and nothing changed.
-    pub fn restore(&self, generation: usize) -> Result<()> {
+    pub fn restore(&self, generation: usize) -> Result<Restored> {
         self.check_env()?;
         let missing = |path: &Path| {
             Error::Usage(format!(
@@ -766,7 +790,7 @@ impl Store {
         };
         let paths = self.paths()?;
         let chosen = paths.backup(generation);
-        let (bytes, mode) = match probe(&chosen, false)? {
+        let (bytes, mode, summary) = match probe(&chosen, false)? {
             Probe::Missing => return Err(missing(&chosen)),
             Probe::Invalid(reason) => {
                 return Err(Error::Data(format!(
@@ -775,17 +799,26 @@ impl Store {
                     chosen.display()
                 )))
             }
-            Probe::Valid { bytes, mode, .. } => (bytes.expect("a backup's bytes are kept"), mode),
+            Probe::Valid {
+                bytes,
+                mode,
+                state,
+                migrated_from,
+            } => (
+                bytes.expect("a backup's bytes are kept"),
+                mode,
+                Summary {
+                    version: migrated_from.unwrap_or(state.version),
+                    processed: state.processed.len(),
+                    failed: state.failed.len(),
+                },
+            ),
         };
         let main = match probe(&paths.target, true)? {
             Probe::Valid { .. } => MainState::Clean,
             Probe::Missing => MainState::Missing,
             Probe::Invalid(reason) => MainState::Corrupt(reason),
         };
-        if self.options.dry_run {
-            return Ok(());
-        }
-        durable::remove_stale_temps(&paths, &*self.notify);
         let old = match &main {
             MainState::Clean if self.options.backup_depth > 0 => OldMain::Rotate {
                 depth: self.options.backup_depth,
@@ -795,6 +828,20 @@ impl Store {
             }
             _ => OldMain::Discard,
         };
+        let restored = Restored {
+            backup: chosen,
+            summary,
+            previous_main: match (&main, &old) {
+                (MainState::Missing, _) => PreviousMain::Missing,
+                (_, OldMain::Rotate { .. }) => PreviousMain::BecameBackup(paths.backup(0)),
+                (_, OldMain::Quarantine(to)) => PreviousMain::MovedAside(to.clone()),
+                _ => PreviousMain::Replaced,
+            },
+        };
+        if self.options.dry_run {
+            return Ok(restored);
+        }
+        durable::remove_stale_temps(&paths, &*self.notify);
         durable::commit(&paths, &self.faults, old.clone(), Some(mode), &mut |w| {
             w.write_all(&bytes)
         })?;
@@ -805,7 +852,7 @@ impl Store {
                 moved_to,
             });
         }
-        Ok(())
+        Ok(restored)
     }
 
     fn check_env(&self) -> Result<()> {

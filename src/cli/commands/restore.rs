@@ -6,6 +6,7 @@ use clap::Args;
 use super::backups::label;
 use crate::cli::Ctx;
 use crate::error::{Error, Result};
+use crate::store::PreviousMain;
 
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
@@ -36,37 +37,27 @@ pub fn run(ctx: &Ctx, args: RestoreArgs) -> Result<i32> {
             args.generation
         ))
     })?;
-    let store = ctx.store();
-    let source = store.backup_path(generation);
-    // For the message only: what the chosen backup holds, and what becomes of the current main
-    // file (a corrupt one is moved aside, and the store warns where; a valid one becomes .bak
-    // unless no backups are kept).
-    let generations = store.generations();
-    let main_was_valid = generations
-        .first()
-        .is_some_and(|g| g.exists && g.summary.is_ok());
-    let holds = generations
-        .iter()
-        .find(|g| g.generation == Some(generation))
-        .and_then(|g| g.summary.as_ref().ok())
-        .map_or(String::new(), |s| {
-            format!(" ({} processed, {} failed)", s.processed, s.failed)
-        });
-    // In a dry run the store checks everything and changes nothing: the same errors, no write.
-    store.restore(generation)?;
-    let previous = match (main_was_valid, ctx.settings.backup_depth) {
-        (false, _) => String::new(),
-        (true, 0) => {
+    let restored = ctx.store().restore(generation)?;
+    let summary = restored.summary;
+    let holds = format!(
+        " ({} processed, {} failed)",
+        summary.processed, summary.failed
+    );
+    let previous = match &restored.previous_main {
+        PreviousMain::Missing | PreviousMain::MovedAside(_) => String::new(),
+        PreviousMain::Replaced => {
             "; the previous main file is replaced (state.backup_depth is 0: no backups are kept)"
                 .into()
         }
-        (true, _) => format!("; the previous main file becomes {}", label(Some(0))),
+        PreviousMain::BecameBackup(_) => {
+            format!("; the previous main file becomes {}", label(Some(0)))
+        }
     };
     let text = format!(
         "{} {}{holds} as {}{previous}",
         ctx.did("restore", "restored"),
-        source.display(),
-        store.path().display(),
+        restored.backup.display(),
+        ctx.settings.state_file.display(),
     );
     if ctx.dry_run() {
         ctx.console.info(text);

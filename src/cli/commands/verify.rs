@@ -39,15 +39,11 @@ struct Report {
 
 pub fn run(ctx: &Ctx, args: VerifyArgs) -> Result<i32> {
     // A dry-run store recovers in memory only: verifying never moves or writes a file.
-    let store = Store::new(
-        ctx.settings.state_file.clone(),
-        StoreOptions {
-            backup_depth: ctx.settings.backup_depth,
-            lock_timeout: ctx.settings.lock_timeout,
-            dry_run: true,
-        },
-    )
-    .with_notices(|_| {});
+    let options = StoreOptions {
+        dry_run: true,
+        ..ctx.settings.store_options()
+    };
+    let store = Store::new(ctx.settings.state_file.clone(), options).with_notices(|_| {});
     let mut problems = Vec::new();
     for g in store.generations() {
         if let (true, Err(why)) = (g.exists, &g.summary) {
