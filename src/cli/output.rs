@@ -48,16 +48,6 @@ impl Console {
         }
     }
 
-    /// A console that prints everything plainly (for library callers and tests).
-    pub fn plain() -> Console {
-        Console {
-            color: false,
-            quiet: false,
-            verbose: false,
-            width: FALLBACK_WIDTH,
-        }
-    }
-
     pub fn quiet(&self) -> bool {
         self.quiet
     }
