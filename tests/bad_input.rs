@@ -203,3 +203,13 @@ fn a_lock_file_holding_garbage_is_still_just_a_lock() {
         Some(1)
     );
 }
+
+#[test]
+fn the_lazy_load_of_an_update_judges_every_broken_file_as_the_full_parse_does() {
+    use mamfast::store::format::{parse_state, parse_state_lazy};
+    for (name, bad) in corpus() {
+        let full = parse_state(&bad).map(|_| ());
+        let lazy = parse_state_lazy(bad.clone()).map(|_| ());
+        assert_eq!(lazy, full, "{name}");
+    }
+}

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use mamfast::state::migrate::migrate;
-use mamfast::store::format::to_python_json;
+use mamfast::store::format::{parse_state_lazy, to_python_json, write_state};
 use mamfast::State;
 
 fn fixture(name: &str) -> Vec<u8> {
@@ -24,9 +24,25 @@ fn every_fixture_round_trips_byte_for_byte() {
         let written = to_python_json(&state);
         assert_eq!(
             String::from_utf8(written).unwrap(),
-            String::from_utf8(bytes).unwrap(),
+            String::from_utf8(bytes.clone()).unwrap(),
             "{name}"
         );
+        // As an update loads it: every entry kept as the Python tool's own text.
+        let lazy = parse_state_lazy(bytes.clone()).unwrap();
+        let entries = lazy.processed.len() + lazy.failed.len();
+        assert!(entries > 0, "{name}");
+        assert_eq!(
+            lazy.processed.unparsed() + lazy.failed.unparsed(),
+            entries,
+            "{name}"
+        );
+        let mut written = Vec::new();
+        write_state(&mut written, &lazy).unwrap();
+        assert!(
+            written == bytes,
+            "{name}: written differently after a lazy load"
+        );
+        assert_eq!(lazy, state, "{name}");
     }
 }
 

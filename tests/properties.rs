@@ -7,7 +7,10 @@
 //! - an arbitrary version 1 state migrates to version 2 keeping every key and value it had,
 //!   and gains exactly the version 2 keys;
 //! - floats (any bits, and values halfway between two shortest spellings) are spelled as
-//!   Python's `repr` spells them.
+//!   Python's `repr` spells them;
+//! - the lazy load of an update (entries kept as their text) gives the state the full parse
+//!   gives, and the same bytes when written, changed or not; on a damaged file it fails when
+//!   and as the full parse fails.
 
 mod store_support;
 
@@ -17,7 +20,7 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 use mamfast::state::migrate::migrate;
-use mamfast::store::format::{parse_state, to_python_json, write_state};
+use mamfast::store::format::{parse_state, parse_state_lazy, to_python_json, write_state};
 use mamfast::{FailedEntry, ProcessedEntry, State};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
@@ -292,6 +295,101 @@ fn floats_are_spelled_as_python_spells_them() {
 }
 
 /// `object` as a JSON object (`{}` for anything else).
+fn written(state: &State) -> Vec<u8> {
+    let mut out = Vec::new();
+    write_state(&mut out, state).unwrap();
+    out
+}
+
+#[test]
+fn lazily_loaded_states_are_the_fully_parsed_ones_and_write_the_same_bytes() {
+    // How many cases kept entries as text: the property must be about the lazy path, not
+    // only about its fallback to the full parse.
+    let kept_as_text = Arc::new(Mutex::new((0usize, 0usize)));
+    let count = kept_as_text.clone();
+    runner()
+        .run(&state_value(Some(2), false), move |value| {
+            let file = to_python_json(&value);
+            let full = parse_state(&file).map_err(TestCaseError::fail)?;
+            let mut lazy = parse_state_lazy(file.clone()).map_err(TestCaseError::fail)?;
+            {
+                let mut count = count.lock().unwrap();
+                count.0 += 1;
+                count.1 += usize::from(lazy.processed.unparsed() + lazy.failed.unparsed() > 0);
+            }
+            prop_assert!(
+                written(&lazy) == file,
+                "unchanged lazy state written differently"
+            );
+            prop_assert_eq!(&lazy, &full);
+            // One entry changed, the others left as text.
+            let mut full = full;
+            let first = full.processed.keys().next().cloned();
+            if let Some(id) = first {
+                for state in [&mut full, &mut lazy] {
+                    state.processed.get_mut(&id).unwrap().title = Some("changed \"é\"".into());
+                }
+            }
+            let last = full.failed.keys().next_back().cloned();
+            if let Some(id) = last {
+                for state in [&mut full, &mut lazy] {
+                    state.failed.remove(&id);
+                }
+            }
+            prop_assert!(
+                written(&lazy) == written(&full),
+                "changed states written differently"
+            );
+            Ok(())
+        })
+        .unwrap();
+    let (cases, lazy) = *kept_as_text.lock().unwrap();
+    assert!(
+        lazy * 2 > cases,
+        "only {lazy} of {cases} cases kept entries as text"
+    );
+}
+
+#[test]
+fn on_a_damaged_file_the_lazy_load_agrees_with_the_full_parse() {
+    const BYTES: &[u8] = b" \n\"\\,:{}[]0-.eEa\x01\xc3";
+    let damage = (
+        any::<prop::sample::Index>(),
+        0..3u8,
+        prop::sample::select(BYTES),
+    );
+    runner()
+        .run(
+            &(state_value(Some(2), false), damage),
+            |(value, (at, how, byte))| {
+                let mut file = to_python_json(&value);
+                let at = at.index(file.len());
+                match how {
+                    0 => {
+                        file.remove(at);
+                    }
+                    1 => file.insert(at, byte),
+                    _ => file[at] = byte,
+                }
+                match (parse_state(&file), parse_state_lazy(file.clone())) {
+                    (Ok(full), Ok(lazy)) => {
+                        prop_assert!(written(&lazy) == written(&full), "written differently");
+                        prop_assert_eq!(lazy, full);
+                    }
+                    (Err(full), Err(lazy)) => prop_assert_eq!(lazy, full),
+                    (full, lazy) => prop_assert!(
+                        false,
+                        "full parse {:?}, lazy load {:?}",
+                        full.map(|_| "ok"),
+                        lazy.map(|_| "ok")
+                    ),
+                }
+                Ok(())
+            },
+        )
+        .unwrap();
+}
+
 fn fields(value: &Value) -> Map<String, Value> {
     value.as_object().cloned().unwrap_or_default()
 }

@@ -1,10 +1,12 @@
 //! The data of the state file, and only the data: no I/O happens here.
 
+pub mod entries;
 pub mod migrate;
 pub mod model;
 pub mod ops;
 pub mod status;
 pub mod time;
 
+pub use entries::Entries;
 pub use model::{Checkpoints, FailedEntry, ProcessedEntry, Stage, State, CURRENT_VERSION};
 pub use status::Status;

@@ -4,7 +4,6 @@
 //! were present, so a value that was `null` stays `null` and a key that was missing stays
 //! missing: loading and writing an unchanged file gives the same bytes.
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::de::{self, Deserializer, MapAccess, Visitor};
@@ -12,6 +11,7 @@ use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::entries::Entries;
 use super::status::Status;
 
 /// The newest schema version this build reads and writes.
@@ -38,6 +38,12 @@ macro_rules! record {
             /// The known keys, sorted as they are written.
             pub const KEYS: &'static [&'static str] = &[$($key),*];
 
+            /// The known keys and what their values must be.
+            pub(crate) const SCHEMA: Schema = Schema {
+                keys: Self::KEYS,
+                kinds: &[$(<$ty as HasKind>::KIND),*],
+            };
+
             fn bit(key: &str) -> u32 {
                 Self::KEYS.iter().position(|k| *k == key).map_or(0, |i| 1 << i)
             }
@@ -59,6 +65,10 @@ macro_rules! record {
                     _ => false,
                 }
             }
+        }
+
+        impl HasKind for $name {
+            const KIND: Kind = Kind::Record(&$name::SCHEMA);
         }
 
         impl Fields for $name {
@@ -131,6 +141,41 @@ macro_rules! record {
     };
 }
 
+/// The known keys of an entry (or of its checkpoints) and the kind of value each must have:
+/// what the lazy loader checks an entry against before it keeps it as text
+/// (`store::format::lazy`), so that parsing it later cannot fail.
+pub(crate) struct Schema {
+    pub keys: &'static [&'static str],
+    pub kinds: &'static [Kind],
+}
+
+/// What a known key's value must be (besides `null`, which every known key accepts).
+pub(crate) enum Kind {
+    /// A string (a [`Status`] is any string too).
+    Str,
+    /// An integer from 0 to `u64::MAX`.
+    U64,
+    /// An object of this schema.
+    Record(&'static Schema),
+}
+
+/// The [`Kind`] of a known field's type.
+pub(crate) trait HasKind {
+    const KIND: Kind;
+}
+
+impl HasKind for String {
+    const KIND: Kind = Kind::Str;
+}
+
+impl HasKind for Status {
+    const KIND: Kind = Kind::Str;
+}
+
+impl HasKind for u64 {
+    const KIND: Kind = Kind::U64;
+}
+
 /// One value of an object of the state file, as it is written: a known field's value (see
 /// [`Fields`]) or an unknown key's value, kept as read.
 #[derive(Debug, Clone, Copy)]
@@ -139,8 +184,8 @@ pub enum Field<'a> {
     Str(&'a str),
     U64(u64),
     Checkpoints(&'a Checkpoints),
-    Processed(&'a BTreeMap<String, ProcessedEntry>),
-    Failed(&'a BTreeMap<String, FailedEntry>),
+    Processed(&'a Entries<ProcessedEntry>),
+    Failed(&'a Entries<FailedEntry>),
     Value(&'a Value),
 }
 
@@ -403,8 +448,8 @@ impl FailedEntry {
 #[derive(Debug, Clone, PartialEq)]
 pub struct State {
     pub version: u64,
-    pub processed: BTreeMap<String, ProcessedEntry>,
-    pub failed: BTreeMap<String, FailedEntry>,
+    pub processed: Entries<ProcessedEntry>,
+    pub failed: Entries<FailedEntry>,
     /// Top-level keys this build does not know, kept as they were read.
     pub extra: Map<String, Value>,
 }
@@ -413,8 +458,8 @@ impl Default for State {
     fn default() -> Self {
         State {
             version: CURRENT_VERSION,
-            processed: BTreeMap::new(),
-            failed: BTreeMap::new(),
+            processed: Entries::new(),
+            failed: Entries::new(),
             extra: Map::new(),
         }
     }
@@ -444,41 +489,6 @@ impl Fields for State {
 impl Serialize for State {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         serialize_fields(self, s)
-    }
-}
-
-/// `{ID: entry}` read with duplicate IDs refused (a later duplicate would silently win).
-struct Entries<T>(BTreeMap<String, T>);
-
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for Entries<T> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct EntriesVisitor<T>(std::marker::PhantomData<T>);
-        impl<'de, T: Deserialize<'de>> Visitor<'de> for EntriesVisitor<T> {
-            type Value = Entries<T>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an object of entries keyed by ID")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Entries<T>, A::Error> {
-                use std::collections::btree_map::Entry;
-                let mut out = BTreeMap::new();
-                while let Some(id) = map.next_key::<String>()? {
-                    let entry: T = map.next_value()?;
-                    match out.entry(id) {
-                        Entry::Vacant(slot) => {
-                            slot.insert(entry);
-                        }
-                        Entry::Occupied(slot) => {
-                            return Err(de::Error::custom(format_args!(
-                                "duplicate ID \"{}\"",
-                                slot.key()
-                            )));
-                        }
-                    }
-                }
-                Ok(Entries(out))
-            }
-        }
-        d.deserialize_map(EntriesVisitor(std::marker::PhantomData))
     }
 }
 
@@ -533,8 +543,8 @@ impl<'de> Deserialize<'de> for State {
                 }
                 Ok(State {
                     version,
-                    processed: processed.flatten().map(|e| e.0).unwrap_or_default(),
-                    failed: failed.flatten().map(|e| e.0).unwrap_or_default(),
+                    processed: processed.flatten().unwrap_or_default(),
+                    failed: failed.flatten().unwrap_or_default(),
                     extra,
                 })
             }

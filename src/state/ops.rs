@@ -80,7 +80,7 @@ fn apply_fields(entry: &mut ProcessedEntry, fields: &ReleaseFields) {
 
 /// The processed entry for `id`, created (with the keys the Python tool writes) when new.
 fn processed_entry<'a>(state: &'a mut State, id: &str, now: &str) -> &'a mut ProcessedEntry {
-    state.processed.entry(id.to_string()).or_insert_with(|| {
+    state.processed.get_or_insert_with(id.to_string(), || {
         let mut entry = ProcessedEntry::default();
         entry.asin = default_asin(id);
         entry.processed_at = Some(now.to_string());
@@ -131,7 +131,7 @@ pub fn mark_failed(
     now: &str,
 ) -> Result<()> {
     require_id(id)?;
-    let entry = state.failed.entry(id.to_string()).or_insert_with(|| {
+    let entry = state.failed.get_or_insert_with(id.to_string(), || {
         let mut entry = FailedEntry::default();
         entry.asin = default_asin(id);
         entry

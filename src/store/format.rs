@@ -10,15 +10,17 @@
 //! built for large files (a second CPU, one pass, few allocations); [`write_python_json`] writes
 //! any other document (command output) in the same format.
 
-use std::collections::BTreeMap;
 use std::io::{self, Write};
-use std::ops::Bound;
+use std::sync::Arc;
 
+use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::ser::Formatter;
 
 use super::two_cpus;
+use crate::state::entries::Stored;
 use crate::state::model::{Field, Fields};
+use crate::state::Entries;
 use crate::state::{ProcessedEntry, State};
 
 /// Parses a state file. The whole file must be UTF-8 (Python's `json.load` on a file opened
@@ -30,6 +32,22 @@ use crate::state::{ProcessedEntry, State};
 /// serde_json alone, so its messages and rules are the only ones.
 pub fn parse_state(bytes: &[u8]) -> Result<State, String> {
     parse(bytes, SPLIT_FROM).map(Parsed::assemble)
+}
+
+/// [`parse_state`] for an update: the entries of a file in the writer's own layout are kept as
+/// their text until looked at (see the `lazy` module), which spares a single-entry update the parse
+/// of every other entry. Any other file is parsed in full.
+pub fn parse_state_lazy(bytes: Vec<u8>) -> Result<State, String> {
+    utf8(&bytes, SPLIT_FROM)?;
+    // SAFETY: checked as UTF-8 just now.
+    let file = Arc::new(unsafe { String::from_utf8_unchecked(bytes) });
+    if let Some(state) = lazy::parse(&file) {
+        return Ok(state);
+    }
+    let bytes = Arc::try_unwrap(file)
+        .expect("no entry keeps the file when the lazy load gives up")
+        .into_bytes();
+    parse_state_owned(bytes)
 }
 
 /// [`parse_state`] for bytes no longer needed afterwards: they are freed before the processed
@@ -117,6 +135,7 @@ impl Parsed {
     }
 }
 
+mod lazy;
 mod split;
 
 /// Serializes `value` as Python's `json.dump(indent=2, ensure_ascii=False, sort_keys=True)`.
@@ -195,20 +214,14 @@ const PARALLEL_FROM: usize = 20_000;
 
 /// A map of entries keyed by ID. A large map is written by two threads where there are two
 /// CPUs: the second half is rendered into memory while the first is written, then appended.
-fn write_entries<T: Fields + Sync>(
+fn write_entries<T: Fields + DeserializeOwned + Send + Sync>(
     out: &mut Out,
-    entries: &BTreeMap<String, T>,
+    entries: &Entries<T>,
     depth: usize,
 ) -> io::Result<()> {
     out.buf.push(b'{');
     if entries.len() >= out.parallel_from && two_cpus() {
-        let mid = entries
-            .keys()
-            .nth(entries.len() / 2)
-            .expect("a large map")
-            .as_str();
-        let head = entries.range::<str, _>((Bound::Unbounded, Bound::Excluded(mid)));
-        let tail = entries.range::<str, _>((Bound::Included(mid), Bound::Unbounded));
+        let (head, tail) = entries.stored_halves();
         let written = std::thread::scope(|scope| {
             let render_tail = move || {
                 let mut tail_out = Out {
@@ -242,22 +255,27 @@ fn write_entries<T: Fields + Sync>(
             return Ok(());
         }
     }
-    write_entry_list(out, entries.iter(), depth, true)?;
+    write_entry_list(out, entries.stored(), depth, true)?;
     write_close(&mut out.buf, depth, entries.is_empty());
     Ok(())
 }
 
-/// `"ID": {…}` for each entry, each but the first of the map (`first`) after a comma.
+/// `"ID": {…}` for each entry, each but the first of the map (`first`) after a comma. An
+/// entry still held as the text it was read as is copied: it was checked at load to be the
+/// bytes this writer would produce at this depth.
 fn write_entry_list<'a, T: Fields + 'a>(
     out: &mut Out,
-    entries: impl Iterator<Item = (&'a String, &'a T)>,
+    entries: impl Iterator<Item = (&'a String, Stored<'a, T>)>,
     depth: usize,
     mut first: bool,
 ) -> io::Result<()> {
     for (id, entry) in entries {
         write_key(&mut out.buf, id, depth + 1, first);
         first = false;
-        write_object(out, entry, depth + 1)?;
+        match entry {
+            Stored::Text(text) => out.buf.extend_from_slice(text.as_bytes()),
+            Stored::Value(entry) => write_object(out, entry, depth + 1)?,
+        }
         out.flush_block()?;
     }
     Ok(())
@@ -316,9 +334,16 @@ fn write_str(buf: &mut Vec<u8>, text: &str) {
     buf.push(b'"');
 }
 
-/// Whether `bytes` holds a control character, `"` or `\\`: eight bytes at a time, with the
-/// classic "has a zero byte" / "has a byte less than n" word tricks (exact, no false hits).
+/// Whether `bytes` holds a control character, `"` or `\\`.
 fn needs_escape(bytes: &[u8]) -> bool {
+    first_special(bytes).is_some()
+}
+
+/// Where `bytes` first holds a control character, `"` or `\\`: eight bytes at a time, with
+/// the classic "has a zero byte" / "has a byte less than n" word tricks. A word's lowest
+/// flagged byte is exact (a false flag can only follow a true one), so its first special
+/// byte is the lowest flag.
+fn first_special(bytes: &[u8]) -> Option<usize> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
     let special = |word: u64| {
@@ -327,23 +352,19 @@ fn needs_escape(bytes: &[u8]) -> bool {
         below_space
             | has_zero(word ^ (ONES * u64::from(b'"')))
             | has_zero(word ^ (ONES * u64::from(b'\\')))
-            != 0
     };
     let mut words = bytes.chunks_exact(8);
+    let mut at = 0;
     for word in &mut words {
-        if special(u64::from_le_bytes(word.try_into().expect("8 bytes"))) {
-            return true;
+        let flags = special(u64::from_le_bytes(word.try_into().expect("8 bytes")));
+        if flags != 0 {
+            return Some(at + flags.trailing_zeros() as usize / 8);
         }
+        at += 8;
     }
-    // The last 0–7 bytes, padded with a byte that needs no escape.
-    let last = words
-        .remainder()
-        .iter()
-        .rev()
-        .fold(u64::from_le_bytes([b'a'; 8]), |word, &b| {
-            (word << 8) | u64::from(b)
-        });
-    special(last)
+    let last = words.remainder();
+    let flagged = |b: &u8| *b < 0x20 || *b == b'"' || *b == b'\\';
+    last.iter().position(flagged).map(|i| at + i)
 }
 
 /// A newline and the indentation for `depth`.

@@ -423,9 +423,19 @@ enum Probe {
     },
 }
 
+/// How a main file is parsed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Parse {
+    /// Every entry, at once (for reading: every entry will be looked at).
+    Full,
+    /// Entries kept as text until looked at (for an update: most entries will not be).
+    Lazy,
+}
+
 /// Parses and migrates one file. A newer version is an error at once: it must not be passed
-/// over for an older backup, nor ever rewritten.
-fn probe(path: &Path, is_main: bool) -> Result<Probe> {
+/// over for an older backup, nor ever rewritten. `parse` applies to the main file; a backup
+/// is parsed in full (its bytes are kept, to be restored).
+fn probe(path: &Path, is_main: bool, parse: Parse) -> Result<Probe> {
     let (bytes, mode) = match read_file(path) {
         Ok(read) => read,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Probe::Missing),
@@ -439,7 +449,11 @@ fn probe(path: &Path, is_main: bool) -> Result<Probe> {
     // Only a backup's bytes are needed afterwards (to restore it); the main file's are freed
     // as soon as they are parsed.
     let (parsed, bytes) = if is_main {
-        (format::parse_state_owned(bytes), None)
+        let parsed = match parse {
+            Parse::Full => format::parse_state_owned(bytes),
+            Parse::Lazy => format::parse_state_lazy(bytes),
+        };
+        (parsed, None)
     } else {
         (format::parse_state(&bytes), Some(bytes))
     };
@@ -649,7 +663,7 @@ impl Store {
         let lock = self.lock_for_read()?;
         let paths = self.paths()?;
         self.check_network(&paths);
-        let found = self.load_chain(&paths)?;
+        let found = self.load_chain(&paths, Parse::Full)?;
         if !matches!(found.loaded.source, Source::Backup { .. }) {
             return Ok(found.loaded);
         }
@@ -681,7 +695,8 @@ impl Store {
             let _lock = self.lock_for_read()?;
             let paths = self.paths()?;
             self.check_network(&paths);
-            let found = self.load_chain(&paths)?;
+            // A dry run is mostly a preview of a command that looks at every entry.
+            let found = self.load_chain(&paths, Parse::Full)?;
             if matches!(found.loaded.source, Source::Backup { .. }) {
                 self.notify_in_memory(&paths, &found, "dry run".into());
             }
@@ -703,7 +718,7 @@ impl Store {
         }
         self.check_network(&paths);
         durable::remove_stale_temps(&paths, &*self.notify);
-        let found = self.load_chain(&paths)?;
+        let found = self.load_chain(&paths, Parse::Lazy)?;
         let loaded = self.repair(&paths, found)?;
         let mut state = loaded.state;
         let done = match f(&mut state)? {
@@ -790,7 +805,7 @@ impl Store {
         };
         let paths = self.paths()?;
         let chosen = paths.backup(generation);
-        let (bytes, mode, summary) = match probe(&chosen, false)? {
+        let (bytes, mode, summary) = match probe(&chosen, false, Parse::Full)? {
             Probe::Missing => return Err(missing(&chosen)),
             Probe::Invalid(reason) => {
                 return Err(Error::Data(format!(
@@ -814,7 +829,8 @@ impl Store {
                 },
             ),
         };
-        let main = match probe(&paths.target, true)? {
+        // Only its validity matters here.
+        let main = match probe(&paths.target, true, Parse::Lazy)? {
             Probe::Valid { .. } => MainState::Clean,
             Probe::Missing => MainState::Missing,
             Probe::Invalid(reason) => MainState::Corrupt(reason),
@@ -938,8 +954,8 @@ impl Store {
     }
 
     /// Main, then `.bak`, `.bak.1` …: the first that parses and migrates wins. Changes nothing.
-    fn load_chain(&self, paths: &Paths) -> Result<Found> {
-        let main = match probe(&paths.target, true)? {
+    fn load_chain(&self, paths: &Paths, parse: Parse) -> Result<Found> {
+        let main = match probe(&paths.target, true, parse)? {
             Probe::Valid {
                 state,
                 migrated_from,
@@ -966,7 +982,7 @@ impl Store {
             },
         )];
         for (generation, path) in backups::existing(paths) {
-            match probe(&path, false)? {
+            match probe(&path, false, Parse::Full)? {
                 Probe::Valid {
                     state,
                     migrated_from,
@@ -1009,7 +1025,7 @@ impl Store {
         let _lock = self.lock_for_write()?;
         let paths = self.paths()?;
         durable::remove_stale_temps(&paths, &*self.notify);
-        let found = self.load_chain(&paths)?;
+        let found = self.load_chain(&paths, Parse::Full)?;
         self.repair(&paths, found)
     }
 

@@ -1,0 +1,421 @@
+//! [`Entries`]: the `processed` and `failed` maps of the state, ID → entry, sorted by ID.
+//!
+//! A state loaded for an update keeps each entry as the text it was read as until something
+//! looks at it. A single-entry update of a 100 000-entry state then parses one entry instead
+//! of all of them, and writes the others back as the bytes they were. The loader only leaves
+//! an entry as text after checking that the text is exactly what the writer would produce for
+//! it and that it parses (`store::format::lazy`), so neither reading it later nor writing it
+//! back can differ from a state parsed in full.
+
+use std::collections::btree_map::{self, BTreeMap};
+use std::fmt;
+use std::ops::{Bound, Index, Range};
+use std::sync::{Arc, OnceLock};
+
+use serde::de::{self, DeserializeOwned, Deserializer, MapAccess, Visitor};
+use serde::ser::{SerializeMap, Serializer};
+use serde::{Deserialize, Serialize};
+
+/// A sorted map of entries keyed by ID, with the part of `BTreeMap`'s interface the state
+/// needs. Entries still held as text are parsed on first access, which cannot fail (they were
+/// checked at load).
+pub struct Entries<T> {
+    map: BTreeMap<String, Slot<T>>,
+}
+
+/// One entry: its text as read (while it is still exactly that) and its parsed value (once
+/// something asked for it). At least one of the two is always there. The value is boxed:
+/// a slot of an entry never looked at is then 40 bytes, not the size of an entry, which
+/// keeps building the map of a large file cheap.
+struct Slot<T> {
+    text: Option<EntryText>,
+    value: OnceLock<Box<T>>,
+}
+
+/// The text of one entry inside the loaded file, shared by all the entries of that file.
+#[derive(Clone)]
+pub(crate) struct EntryText {
+    file: Arc<String>,
+    range: Range<usize>,
+}
+
+impl EntryText {
+    pub(crate) fn new(file: Arc<String>, range: Range<usize>) -> EntryText {
+        debug_assert!(file.get(range.clone()).is_some());
+        EntryText { file, range }
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        &self.file[self.range.clone()]
+    }
+}
+
+/// How the writer finds an entry: as the text it was read as, or as a value.
+pub(crate) enum Stored<'a, T> {
+    Text(&'a str),
+    Value(&'a T),
+}
+
+impl<T: Clone> Clone for Slot<T> {
+    fn clone(&self) -> Self {
+        Slot {
+            text: self.text.clone(),
+            value: self.value.clone(),
+        }
+    }
+}
+
+impl<T: DeserializeOwned> Slot<T> {
+    fn parsed(value: T) -> Slot<T> {
+        Slot {
+            text: None,
+            value: OnceLock::from(Box::new(value)),
+        }
+    }
+
+    fn get(&self) -> &T {
+        self.value.get_or_init(|| {
+            let text = self
+                .text
+                .as_ref()
+                .expect("an entry without a value has its text");
+            serde_json::from_str(text.as_str())
+                .unwrap_or_else(|e| panic!("an entry checked when loaded does not parse: {e}"))
+        })
+    }
+
+    /// The value, for a change: the text no longer describes it.
+    fn make_mut(&mut self) -> &mut T {
+        self.get();
+        self.text = None;
+        self.value.get_mut().expect("parsed just now")
+    }
+
+    fn into_value(self) -> T {
+        self.get();
+        *self.value.into_inner().expect("parsed just now")
+    }
+
+    fn stored(&self) -> Stored<'_, T> {
+        match &self.text {
+            Some(text) => Stored::Text(text.as_str()),
+            None => Stored::Value(self.get()),
+        }
+    }
+}
+
+impl<T> Default for Entries<T> {
+    fn default() -> Self {
+        Entries {
+            map: BTreeMap::new(),
+        }
+    }
+}
+
+impl<T: Clone> Clone for Entries<T> {
+    fn clone(&self) -> Self {
+        Entries {
+            map: self.map.clone(),
+        }
+    }
+}
+
+impl<T: DeserializeOwned> Entries<T> {
+    pub fn new() -> Entries<T> {
+        Entries::default()
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    pub fn contains_key(&self, id: &str) -> bool {
+        self.map.contains_key(id)
+    }
+
+    pub fn get(&self, id: &str) -> Option<&T> {
+        self.map.get(id).map(Slot::get)
+    }
+
+    pub fn get_mut(&mut self, id: &str) -> Option<&mut T> {
+        self.map.get_mut(id).map(Slot::make_mut)
+    }
+
+    /// Puts `entry` under `id`; the entry it replaces, if any.
+    pub fn insert(&mut self, id: String, entry: T) -> Option<T> {
+        self.map
+            .insert(id, Slot::parsed(entry))
+            .map(Slot::into_value)
+    }
+
+    pub fn remove(&mut self, id: &str) -> Option<T> {
+        self.map.remove(id).map(Slot::into_value)
+    }
+
+    /// The entry under `id`, first made by `make` if there is none.
+    pub fn get_or_insert_with(&mut self, id: String, make: impl FnOnce() -> T) -> &mut T {
+        match self.map.entry(id) {
+            btree_map::Entry::Occupied(slot) => slot.into_mut().make_mut(),
+            btree_map::Entry::Vacant(slot) => slot.insert(Slot::parsed(make())).make_mut(),
+        }
+    }
+
+    /// Keeps the entries for which `keep` is true (an entry looked at is not changed).
+    pub fn retain(&mut self, mut keep: impl FnMut(&String, &T) -> bool) {
+        self.map.retain(|id, slot| keep(id, slot.get()));
+    }
+
+    /// The entries in ID order.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&String, &T)> + '_ {
+        self.map.iter().map(|(id, slot)| (id, slot.get()))
+    }
+
+    pub fn keys(&self) -> impl DoubleEndedIterator<Item = &String> + '_ {
+        self.map.keys()
+    }
+
+    pub fn values(&self) -> impl DoubleEndedIterator<Item = &T> + '_ {
+        self.map.values().map(Slot::get)
+    }
+
+    pub fn values_mut(&mut self) -> impl DoubleEndedIterator<Item = &mut T> + '_ {
+        self.map.values_mut().map(Slot::make_mut)
+    }
+
+    /// Entries kept as their text from the file; `ids` must be sorted, without duplicates.
+    pub(crate) fn from_text(entries: Vec<(String, EntryText)>) -> Entries<T> {
+        debug_assert!(entries.windows(2).all(|w| w[0].0 < w[1].0));
+        let map = entries
+            .into_iter()
+            .map(|(id, text)| {
+                let slot = Slot {
+                    text: Some(text),
+                    value: OnceLock::new(),
+                };
+                (id, slot)
+            })
+            .collect();
+        Entries { map }
+    }
+
+    /// How many entries are still the text they were read as.
+    pub fn unparsed(&self) -> usize {
+        self.map
+            .values()
+            .filter(|slot| slot.text.is_some() && slot.value.get().is_none())
+            .count()
+    }
+
+    /// The entries for the writer, in ID order.
+    pub(crate) fn stored(&self) -> impl Iterator<Item = (&String, Stored<'_, T>)> + '_ {
+        self.map.iter().map(|(id, slot)| (id, slot.stored()))
+    }
+
+    /// [`Entries::stored`] cut in two at the middle entry, for two writers.
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn stored_halves(
+        &self,
+    ) -> (
+        impl Iterator<Item = (&String, Stored<'_, T>)> + '_,
+        impl Iterator<Item = (&String, Stored<'_, T>)> + '_,
+    ) {
+        fn stored<'a, T: DeserializeOwned>(
+            (id, slot): (&'a String, &'a Slot<T>),
+        ) -> (&'a String, Stored<'a, T>) {
+            (id, slot.stored())
+        }
+        let all = (Bound::Unbounded, Bound::Unbounded);
+        let (head, tail) = match self.map.keys().nth(self.map.len() / 2) {
+            Some(middle) => (
+                self.map
+                    .range::<str, _>((Bound::Unbounded, Bound::Excluded(middle.as_str()))),
+                self.map
+                    .range::<str, _>((Bound::Included(middle.as_str()), Bound::Unbounded)),
+            ),
+            // An empty map: two empty halves.
+            None => (self.map.range::<str, _>(all), self.map.range::<str, _>(all)),
+        };
+        (head.map(stored::<T>), tail.map(stored::<T>))
+    }
+}
+
+impl<T: DeserializeOwned> Index<&str> for Entries<T> {
+    type Output = T;
+
+    fn index(&self, id: &str) -> &T {
+        self.get(id)
+            .unwrap_or_else(|| panic!("no entry with ID {id:?}"))
+    }
+}
+
+impl<T: DeserializeOwned> FromIterator<(String, T)> for Entries<T> {
+    fn from_iter<I: IntoIterator<Item = (String, T)>>(entries: I) -> Self {
+        Entries {
+            map: entries
+                .into_iter()
+                .map(|(id, entry)| (id, Slot::parsed(entry)))
+                .collect(),
+        }
+    }
+}
+
+impl<T: DeserializeOwned> Extend<(String, T)> for Entries<T> {
+    fn extend<I: IntoIterator<Item = (String, T)>>(&mut self, entries: I) {
+        for (id, entry) in entries {
+            self.insert(id, entry);
+        }
+    }
+}
+
+impl<T: DeserializeOwned, const N: usize> From<[(String, T); N]> for Entries<T> {
+    fn from(entries: [(String, T); N]) -> Self {
+        entries.into_iter().collect()
+    }
+}
+
+impl<'a, T: DeserializeOwned> IntoIterator for &'a Entries<T> {
+    type Item = (&'a String, &'a T);
+    type IntoIter = Box<dyn Iterator<Item = (&'a String, &'a T)> + 'a>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        Box::new(self.iter())
+    }
+}
+
+impl<T: DeserializeOwned + PartialEq> PartialEq for Entries<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl<T: DeserializeOwned + fmt::Debug> fmt::Debug for Entries<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl<T: DeserializeOwned + Serialize> Serialize for Entries<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(self.len()))?;
+        for (id, entry) in self.iter() {
+            map.serialize_entry(id, entry)?;
+        }
+        map.end()
+    }
+}
+
+/// `{ID: entry}` read with duplicate IDs refused (a later duplicate would silently win).
+impl<'de, T: DeserializeOwned> Deserialize<'de> for Entries<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct EntriesVisitor<T>(std::marker::PhantomData<T>);
+        impl<'de, T: DeserializeOwned> Visitor<'de> for EntriesVisitor<T> {
+            type Value = Entries<T>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object of entries keyed by ID")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Entries<T>, A::Error> {
+                let mut out = BTreeMap::new();
+                while let Some(id) = map.next_key::<String>()? {
+                    let entry: T = map.next_value()?;
+                    match out.entry(id) {
+                        btree_map::Entry::Vacant(slot) => {
+                            slot.insert(Slot::parsed(entry));
+                        }
+                        btree_map::Entry::Occupied(slot) => {
+                            return Err(de::Error::custom(format_args!(
+                                "duplicate ID \"{}\"",
+                                slot.key()
+                            )));
+                        }
+                    }
+                }
+                Ok(Entries { map: out })
+            }
+        }
+        d.deserialize_map(EntriesVisitor(std::marker::PhantomData))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::FailedEntry;
+
+    fn from_file(file: &str, entries: &[(&str, &str)]) -> Entries<FailedEntry> {
+        let file = Arc::new(file.to_string());
+        Entries::from_text(
+            entries
+                .iter()
+                .map(|(id, text)| {
+                    let start = file.find(text).unwrap();
+                    (
+                        id.to_string(),
+                        EntryText::new(file.clone(), start..start + text.len()),
+                    )
+                })
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn entries_kept_as_text_parse_on_first_access() {
+        let a = r#"{"retry_count": 1}"#;
+        let b = r#"{"retry_count": 2}"#;
+        let mut entries = from_file(&format!("[{a}, {b}]"), &[("A", a), ("B", b)]);
+        assert_eq!(entries.unparsed(), 2);
+        assert_eq!(entries["B"].retry_count, Some(2));
+        assert_eq!(entries.unparsed(), 1);
+        // Read but unchanged: still written as its text.
+        assert!(matches!(entries.stored().nth(1), Some((_, Stored::Text(t))) if t == b));
+        entries.get_mut("A").unwrap().retry_count = Some(5);
+        assert!(
+            matches!(entries.stored().next(), Some((_, Stored::Value(e))) if e.retry_count == Some(5))
+        );
+        assert_eq!(entries.remove("B").unwrap().retry_count, Some(2));
+        assert_eq!(entries.len(), 1);
+    }
+
+    #[test]
+    fn entries_compare_by_value_however_held() {
+        let a = r#"{"retry_count": 1}"#;
+        let lazy = from_file(a, &[("A", a)]);
+        let parsed: Entries<FailedEntry> =
+            [("A".to_string(), serde_json::from_str(a).unwrap())].into();
+        assert_eq!(lazy, parsed);
+        assert_eq!(format!("{lazy:?}"), format!("{parsed:?}"));
+    }
+
+    #[test]
+    fn halves_cover_the_map_once_in_order() {
+        for n in [0, 1, 2, 5] {
+            let entries: Entries<FailedEntry> = (0..n)
+                .map(|i| (format!("B{i}"), FailedEntry::default()))
+                .collect();
+            let (head, tail) = entries.stored_halves();
+            let ids: Vec<&String> = head.chain(tail).map(|(id, _)| id).collect();
+            assert_eq!(ids, entries.keys().collect::<Vec<_>>(), "{n} entries");
+        }
+    }
+
+    #[test]
+    fn retain_does_not_count_as_a_change() {
+        let a = r#"{"error_type": "X"}"#;
+        let b = r#"{"error_type": "Y"}"#;
+        let mut entries = from_file(&format!("{a}{b}"), &[("A", a), ("B", b)]);
+        entries.retain(|_, e| e.error_type.as_deref() == Some("Y"));
+        assert!(
+            matches!(entries.stored().next(), Some((id, Stored::Text(t))) if id == "B" && t == b)
+        );
+    }
+
+    #[test]
+    fn a_duplicate_id_is_refused() {
+        let err =
+            serde_json::from_str::<Entries<FailedEntry>>(r#"{"A": {}, "A": {}}"#).unwrap_err();
+        assert!(err.to_string().contains("duplicate ID \"A\""), "{err}");
+    }
+}
