@@ -91,3 +91,38 @@ fn a_changed_state_is_written_in_the_python_byte_format() {
     assert_eq!(state.extra["x_owner"], "kept");
     assert!(!bytes.ends_with(b"\n"));
 }
+
+#[test]
+fn update_parses_only_what_it_looks_at_and_update_all_parses_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("processed.json");
+    let original = fixture("pipeline-written.json");
+    fs::write(&path, &original).unwrap();
+    let (store, _) = store(&path);
+
+    let (entries, unparsed) = store
+        .update(|state| {
+            let first = state.failed.keys().next().cloned().unwrap();
+            state.failed.get_mut(&first).unwrap().retry_count = Some(99);
+            let entries = state.processed.len() + state.failed.len();
+            let unparsed = state.processed.unparsed() + state.failed.unparsed();
+            Ok(Outcome::Changed((entries, unparsed)))
+        })
+        .unwrap();
+    assert_eq!(unparsed, entries - 1, "only the changed entry is parsed");
+    let changed = fs::read(&path).unwrap();
+    let mut expected: State = serde_json::from_slice(&original).unwrap();
+    let first = expected.failed.keys().next().cloned().unwrap();
+    expected.failed.get_mut(&first).unwrap().retry_count = Some(99);
+    assert!(changed == mamfast::store::format::to_python_json(&expected));
+
+    let unparsed = store
+        .update_all(|state| {
+            Ok(Outcome::Unchanged(
+                state.processed.unparsed() + state.failed.unparsed(),
+            ))
+        })
+        .unwrap();
+    assert_eq!(unparsed, 0);
+    assert!(fs::read(&path).unwrap() == changed);
+}

@@ -689,14 +689,31 @@ impl Store {
     /// `f`, and on [`Outcome::Changed`] rotates the backups and writes the state durably.
     /// `Outcome::Unchanged` and dry run write nothing, not even a backup. The state's
     /// directory is created if needed.
+    ///
+    /// Entries are parsed when `f` first looks at them, and those it leaves alone are written
+    /// back as the text they were read as: the cost of a change to a few entries of a large
+    /// state is mostly that of copying the file.
     pub fn update<T>(&self, f: impl FnOnce(&mut State) -> Result<Outcome<T>>) -> Result<T> {
+        self.update_with(Parse::Lazy, f)
+    }
+
+    /// [`Store::update`] for a change that looks at every entry (`state prune`): every entry
+    /// is parsed before `f` runs, by two threads on a large file, as a read does.
+    pub fn update_all<T>(&self, f: impl FnOnce(&mut State) -> Result<Outcome<T>>) -> Result<T> {
+        self.update_with(Parse::Full, f)
+    }
+
+    fn update_with<T>(
+        &self,
+        parse: Parse,
+        f: impl FnOnce(&mut State) -> Result<Outcome<T>>,
+    ) -> Result<T> {
         self.check_env()?;
         if self.options.dry_run {
             let _lock = self.lock_for_read()?;
             let paths = self.paths()?;
             self.check_network(&paths);
-            // A dry run is mostly a preview of a command that looks at every entry.
-            let found = self.load_chain(&paths, Parse::Full)?;
+            let found = self.load_chain(&paths, parse)?;
             if matches!(found.loaded.source, Source::Backup { .. }) {
                 self.notify_in_memory(&paths, &found, "dry run".into());
             }
@@ -718,7 +735,7 @@ impl Store {
         }
         self.check_network(&paths);
         durable::remove_stale_temps(&paths, &*self.notify);
-        let found = self.load_chain(&paths, Parse::Lazy)?;
+        let found = self.load_chain(&paths, parse)?;
         let loaded = self.repair(&paths, found)?;
         let mut state = loaded.state;
         let done = match f(&mut state)? {

@@ -58,7 +58,7 @@ struct PruneJson<'a> {
 pub fn run(ctx: &Ctx, args: PruneArgs) -> Result<i32> {
     let ttl = failed_ttl(ctx, &args)?;
     let now = ctx.now()?;
-    let (stale, expired) = ctx.store().update(|state| {
+    let (stale, expired) = ctx.store().update_all(|state| {
         let stale = find_stale_entries(state, path_exists);
         let expired = match ttl {
             Some(ttl) => expired_failed(state, ttl, now),
