@@ -105,7 +105,8 @@ fn utf8(bytes: &[u8], split_from: usize) -> Result<&str, String> {
     })
 }
 
-/// Files at least this large take the path of [`split`].
+/// Files at least this large take the path of [`split`], and are scanned by two threads in
+/// [`lazy`].
 const SPLIT_FROM: usize = 1 << 20;
 
 /// A parsed state, its processed map possibly still a list of entries in strictly increasing

@@ -13,14 +13,14 @@
 //!
 //! The rest of the file, with `{}` in place of the two maps, is then parsed by serde_json as a
 //! [`State`], under the rules of the full parse. At the first doubt (any other layout, an
-//! escape Python would not write, a float, a value of the wrong type, deep nesting) the answer
-//! is `None` and the full parse decides, with its own messages.
+//! escape Python would not write, a number Python would spell otherwise, a value of the wrong
+//! type, deep nesting) the answer is `None` and the full parse decides, with its own messages.
 
 use std::ops::Range;
 use std::sync::Arc;
 use std::thread::ScopedJoinHandle;
 
-use super::{first_special, python_number};
+use super::{first_special, python_number, SPLIT_FROM};
 use crate::state::entries::{Entries, EntryText};
 use crate::state::model::{Kind, Schema};
 use crate::state::{FailedEntry, ProcessedEntry, State};
@@ -75,9 +75,6 @@ pub(super) fn parse(file: &Arc<String>) -> Option<State> {
     }
     Some(state)
 }
-
-/// Files at least this large are scanned by two threads where there are two CPUs.
-const SPLIT_FROM: usize = 1 << 20;
 
 /// Where a processed entry ends after the middle of the file (at the `,` before the next
 /// one), a guess for where the second thread starts. The first thread proves it right by
