@@ -579,4 +579,56 @@ mod tests {
             .replacen("\"a#\"", "\"a\\\"\"", 1);
         assert!(lazy(&swapped).is_none(), "{swapped}");
     }
+
+    /// A state of `n` processed and `n / 10` failed entries, over 1 MiB from 2000 entries.
+    fn large(n: usize) -> State {
+        let mut state = State::default();
+        for i in 0..n {
+            let mut entry = ProcessedEntry::default();
+            entry.title = Some(format!("Title {i} — {}", "x".repeat(500)));
+            entry.status = Some(crate::Status::Complete);
+            state.processed.insert(format!("B{i:09}"), entry);
+            if i % 10 == 0 {
+                let mut failed = FailedEntry::default();
+                failed.retry_count = Some(i as u64);
+                state.failed.insert(format!("F{i:09}"), failed);
+            }
+        }
+        state
+    }
+
+    #[test]
+    fn a_large_file_is_scanned_in_two_halves_that_meet() {
+        let state = large(3000);
+        let text = String::from_utf8(to_python_json(&state)).unwrap();
+        assert!(text.len() >= SPLIT_FROM);
+        let boundary = second_half(&text).expect("an entry ends after the middle");
+        let tail = scan_tail(text.as_bytes(), boundary).expect("the tail scans");
+        let after = state.processed.len() - text[..boundary].matches("\n    \"B").count();
+        assert_eq!(tail.entries.len(), after);
+        assert_eq!(&text[tail.end..tail.end + 4], "\n  }");
+
+        let loaded = lazy(&text).expect("canonical");
+        assert_eq!(loaded.processed.unparsed(), 3000);
+        assert!(loaded == parse_state(text.as_bytes()).unwrap());
+        assert!(to_python_json(&loaded) == text.as_bytes());
+    }
+
+    #[test]
+    fn a_second_half_that_starts_outside_the_processed_map_is_not_used() {
+        // The failed map holds most of the file: the guessed boundary is in it.
+        let mut state = large(100);
+        for i in 0..3000 {
+            let mut failed = FailedEntry::default();
+            failed.error = Some("e".repeat(500));
+            state.failed.insert(format!("A{i:09}"), failed);
+        }
+        let text = String::from_utf8(to_python_json(&state)).unwrap();
+        let boundary = second_half(&text).unwrap();
+        assert!(boundary < text.find("\n  \"processed\"").unwrap());
+        let loaded = lazy(&text).expect("canonical");
+        assert_eq!(loaded.failed.unparsed(), state.failed.len());
+        assert!(loaded == parse_state(text.as_bytes()).unwrap());
+        assert!(to_python_json(&loaded) == text.as_bytes());
+    }
 }
