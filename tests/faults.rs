@@ -218,6 +218,18 @@ fn each_write_step_failing_is_exit_74_and_the_state_is_intact() {
                 run.stderr.contains("The previous state is intact"),
                 "{what}"
             );
+            // The backups too: a rotation done before the failing step is undone.
+            assert!(
+                fs::read(dir.path().join("processed.json.bak")).ok()
+                    == Some(fixture("v2-unknown-fields.json")),
+                "{what}: .bak changed: {:?}",
+                names(dir.path())
+            );
+            assert!(
+                !dir.path().join("processed.json.bak.1").exists(),
+                "{what}: {:?}",
+                names(dir.path())
+            );
         }
     }
 }

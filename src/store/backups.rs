@@ -2,7 +2,8 @@
 //! rotation before each write, and the `.corrupt-<UTC time>` names corrupt files are moved to.
 //!
 //! Rotation closes gaps (a generation missing after a crash does not push the others out
-//! early) and leaves alone generations beyond the configured depth, as depth 0 leaves all.
+//! early) and leaves alone generations beyond the configured depth, as depth 0 leaves all. A
+//! write that fails undoes its rotation, so the generations are as they were.
 
 use std::fs;
 use std::io;
@@ -10,7 +11,7 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 
-use super::{FaultPoint, Faults, Paths};
+use super::{durable, FaultPoint, Faults, Paths};
 use crate::error::{Error, Result};
 
 /// The generation a file name stands for: `processed.json.bak` → 0, `processed.json.bak.2` → 2.
@@ -48,24 +49,76 @@ pub(crate) fn existing(paths: &Paths) -> Vec<(usize, PathBuf)> {
 }
 
 /// Makes room for the old main file at `.bak`: the existing generations below `depth` move to
-/// `.bak.1`, `.bak.2`, … in order, and those that would land at `depth` or beyond are dropped.
-pub(crate) fn rotate(paths: &Paths, depth: usize, faults: &Faults) -> Result<()> {
+/// `.bak.1`, `.bak.2`, … in order, and the one that would land at `depth` is set aside under a
+/// temp name (dropped by [`Rotation::finish`], put back by [`Rotation::undo`]; a crash leaves
+/// it to the removal of stale temp files).
+pub(crate) fn rotate(paths: &Paths, depth: usize, faults: &Faults) -> Result<Rotation> {
     let fail = |e: io::Error| Error::io("rotating the backups of", &paths.target, e);
     faults.check(FaultPoint::Rotate).map_err(fail)?;
     let kept: Vec<(usize, PathBuf)> = existing(paths)
         .into_iter()
         .filter(|(g, _)| *g < depth)
         .collect();
+    let mut done = Rotation::default();
     // Oldest first, so that no rename lands on a generation that has not moved yet.
     for (i, (generation, path)) in kept.iter().enumerate().rev() {
         let to = i + 1;
-        if to >= depth {
-            drop_generation(path).map_err(fail)?;
+        let to = if to >= depth {
+            paths.dir.join(durable::temp_name(&paths.name))
         } else if *generation != to {
-            fs::rename(path, paths.backup(to)).map_err(fail)?;
+            paths.backup(to)
+        } else {
+            continue;
+        };
+        if let Err(e) = fs::rename(path, &to) {
+            done.undo();
+            return Err(fail(e));
+        }
+        done.moves.push((path.clone(), to));
+        done.dropped |= i + 1 >= depth;
+    }
+    Ok(done)
+}
+
+/// The renames of a rotation, oldest generation first; with `dropped`, the first one set the
+/// oldest aside under a temp name.
+#[derive(Debug, Default)]
+#[must_use = "a rotation is finished when the write succeeds and undone when it fails"]
+pub(crate) struct Rotation {
+    moves: Vec<(PathBuf, PathBuf)>,
+    dropped: bool,
+}
+
+impl Rotation {
+    /// The write succeeded: the generation set aside goes.
+    pub(crate) fn finish(mut self) {
+        self.drop_set_aside();
+    }
+
+    /// Drops the generation set aside now (its space may be needed), not at the end.
+    pub(crate) fn drop_set_aside(&mut self) {
+        if std::mem::take(&mut self.dropped) {
+            if let Some((_, set_aside)) = self.moves.first() {
+                let _ = drop_generation(set_aside);
+            }
         }
     }
-    Ok(())
+
+    /// The write failed: every generation goes back where it was, newest first, as far as no
+    /// name is taken meanwhile (a rename back never replaces a file).
+    pub(crate) fn undo(mut self) {
+        let mut left = self.moves.len();
+        for (from, to) in self.moves.iter().rev() {
+            if durable::rename_no_replace(to, from).is_err() {
+                break;
+            }
+            left -= 1;
+        }
+        // What could not go back stays rotated, as after a write: the one set aside goes.
+        if left > 0 {
+            self.drop_set_aside();
+        }
+    }
 }
 
 /// Deletes a generation that falls out of the kept ones. The name goes at once; the blocks of a
@@ -137,18 +190,64 @@ mod tests {
         fs::write(paths.backup(1), "one").unwrap();
         fs::write(paths.backup(2), "two").unwrap();
         fs::write(paths.backup(5), "beyond").unwrap();
-        rotate(&paths, 3, &Faults::default()).unwrap();
+        rotate(&paths, 3, &Faults::default()).unwrap().finish();
         assert!(!paths.backup(0).exists());
         assert_eq!(fs::read_to_string(paths.backup(1)).unwrap(), "one");
         assert_eq!(fs::read_to_string(paths.backup(2)).unwrap(), "two");
         // Nothing to drop yet; now fill .bak and rotate again.
         fs::write(paths.backup(0), "zero").unwrap();
-        rotate(&paths, 3, &Faults::default()).unwrap();
+        rotate(&paths, 3, &Faults::default()).unwrap().finish();
         assert!(!paths.backup(0).exists());
         assert_eq!(fs::read_to_string(paths.backup(1)).unwrap(), "zero");
         assert_eq!(fs::read_to_string(paths.backup(2)).unwrap(), "one");
         assert!(!paths.backup(3).exists());
         assert_eq!(fs::read_to_string(paths.backup(5)).unwrap(), "beyond");
+        assert_eq!(files(dir.path()).len(), 3, "the dropped one is gone");
+    }
+
+    fn files(dir: &std::path::Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn an_undone_rotation_puts_every_generation_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = paths_in(dir.path());
+        for (g, text) in [(0, "zero"), (1, "one"), (2, "two")] {
+            fs::write(paths.backup(g), text).unwrap();
+        }
+        let before = files(dir.path());
+        let rotation = rotate(&paths, 3, &Faults::default()).unwrap();
+        assert!(!paths.backup(0).exists());
+        assert_eq!(fs::read_to_string(paths.backup(2)).unwrap(), "one");
+        rotation.undo();
+        assert_eq!(files(dir.path()), before);
+        for (g, text) in [(0, "zero"), (1, "one"), (2, "two")] {
+            assert_eq!(fs::read_to_string(paths.backup(g)).unwrap(), text);
+        }
+    }
+
+    #[test]
+    fn an_undo_never_replaces_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = paths_in(dir.path());
+        for (g, text) in [(0, "zero"), (1, "one"), (2, "two")] {
+            fs::write(paths.backup(g), text).unwrap();
+        }
+        let rotation = rotate(&paths, 3, &Faults::default()).unwrap();
+        // The old main file reached `.bak` before the write failed.
+        fs::write(paths.backup(0), "main").unwrap();
+        rotation.undo();
+        // Left rotated, as after a write, the set-aside generation dropped.
+        assert_eq!(fs::read_to_string(paths.backup(0)).unwrap(), "main");
+        assert_eq!(fs::read_to_string(paths.backup(1)).unwrap(), "zero");
+        assert_eq!(fs::read_to_string(paths.backup(2)).unwrap(), "one");
+        assert_eq!(files(dir.path()).len(), 3);
     }
 
     #[test]

@@ -14,7 +14,8 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use super::{backups, FaultPoint, Faults, Notice, Paths};
+use super::backups::{self, Rotation};
+use super::{FaultPoint, Faults, Notice, Paths};
 use crate::error::{Error, Result};
 
 /// What happens to the current main file when a new one replaces it.
@@ -54,7 +55,7 @@ impl Drop for TempFile {
 }
 
 /// `.processed.json.tmp-<pid>-<n>`: hidden, and recognisable as ours by a later writer.
-fn temp_name(main_name: &OsStr) -> OsString {
+pub(crate) fn temp_name(main_name: &OsStr) -> OsString {
     static COUNTER: AtomicUsize = AtomicUsize::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let mut name = OsString::from(".");
@@ -299,14 +300,39 @@ fn exchange(a: &Path, b: &Path) -> io::Result<Exchange> {
     }
 }
 
+/// Renames `from` to `to` unless `to` exists (then `AlreadyExists`, and nothing changes).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+pub(crate) fn rename_no_replace(from: &Path, to: &Path) -> io::Result<()> {
+    use nix::errno::Errno;
+    use nix::fcntl::{renameat2, RenameFlags};
+    match renameat2(None, from, None, to, RenameFlags::RENAME_NOREPLACE) {
+        Err(Errno::EINVAL | Errno::ENOSYS | Errno::EOPNOTSUPP) => rename_if_free(from, to),
+        done => done.map_err(io::Error::from),
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub(crate) fn rename_no_replace(from: &Path, to: &Path) -> io::Result<()> {
+    rename_if_free(from, to)
+}
+
+/// [`rename_no_replace`] where the system cannot: a check, then a rename (both under the
+/// exclusive lock, so no other writer comes between them).
+fn rename_if_free(from: &Path, to: &Path) -> io::Result<()> {
+    if fs::symlink_metadata(to).is_ok() {
+        return Err(io::ErrorKind::AlreadyExists.into());
+    }
+    fs::rename(from, to)
+}
+
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn exchange(_a: &Path, _b: &Path) -> io::Result<Exchange> {
     Ok(Exchange::Unsupported)
 }
 
 /// Replaces the main file (`paths.target`) with what `write` produces, durably, doing `old`
-/// with the current main file. On error the main file is as it was (backups may have been
-/// shifted), and no temp file is left.
+/// with the current main file. On error the main file is as it was, the backup generations are
+/// put back as they were (as far as possible: see [`Rotation::undo`]), and no temp file is left.
 pub(crate) fn commit(
     paths: &Paths,
     faults: &Faults,
@@ -344,9 +370,31 @@ pub(crate) fn commit(
         return Ok(());
     }
 
-    if let OldMain::Rotate { depth } = old {
-        backups::rotate(paths, depth, faults)?;
+    let mut rotation = match old {
+        OldMain::Rotate { depth } => Some(backups::rotate(paths, depth, faults)?),
+        _ => None,
+    };
+    let replaced = replace_main(paths, faults, &old, mode, owner, temp, rotation.as_mut());
+    if let Some(rotation) = rotation {
+        match replaced {
+            Ok(()) => rotation.finish(),
+            Err(_) => rotation.undo(),
+        }
     }
+    replaced
+}
+
+/// Puts `temp` in place of the existing main file and does `old` with the latter.
+fn replace_main(
+    paths: &Paths,
+    faults: &Faults,
+    old: &OldMain,
+    mode: Option<u32>,
+    owner: Option<(u32, u32)>,
+    temp: TempFile,
+    rotation: Option<&mut Rotation>,
+) -> Result<()> {
+    let target = &paths.target;
     faults
         .check(FaultPoint::Rename)
         .map_err(|e| Error::io("replacing", target, e))?;
@@ -356,8 +404,14 @@ pub(crate) fn commit(
         exchange(temp.path(), target)
     };
     match swapped {
-        Ok(Exchange::Done) => after_exchange(paths, faults, &old, temp),
-        Ok(Exchange::Unsupported) => by_copy(paths, faults, &old, mode, owner, temp),
+        Ok(Exchange::Done) => after_exchange(paths, faults, old, temp),
+        Ok(Exchange::Unsupported) => {
+            // The copy to `.bak` needs the space of the generation being dropped.
+            if let Some(rotation) = rotation {
+                rotation.drop_set_aside();
+            }
+            by_copy(paths, faults, old, mode, owner, temp)
+        }
         Err(e) => Err(Error::io("replacing", target, e)),
     }
 }
