@@ -42,7 +42,7 @@ pub mod store;
 
 pub use config::Settings;
 pub use error::{Error, Result};
-pub use state::{Checkpoints, FailedEntry, ProcessedEntry, Stage, State, Status};
+pub use state::{Checkpoints, Entries, FailedEntry, ProcessedEntry, Stage, State, Status};
 pub use store::{
     Generation, Loaded, Notice, Outcome, PreviousMain, Restored, Source, Store, StoreOptions,
     Summary,

@@ -1,7 +1,7 @@
 //! Schema migrations: a chain of one-step functions, v(n) → v(n+1) (plan Step 6).
 //!
-//! To add version 3: write `v2_to_v3`, append it to [`STEPS`], and bump
-//! [`CURRENT_VERSION`](super::CURRENT_VERSION). Nothing else changes.
+//! To add version 3: write `v2_to_v3`, append it to `STEPS`, and bump
+//! [`CURRENT_VERSION`]. Nothing else changes.
 
 use super::model::{Checkpoints, State, CURRENT_VERSION};
 

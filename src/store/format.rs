@@ -28,7 +28,7 @@ use crate::state::{ProcessedEntry, State};
 /// spares the JSON parser a check per string. The error is one line, for the operator.
 ///
 /// A large file in the byte format mamfast and the Python tool write is parsed by the faster
-/// path of [`split`], with the same result; anything else, and every error, goes through
+/// path of the `split` module, with the same result; anything else, and every error, goes through
 /// serde_json alone, so its messages and rules are the only ones.
 pub fn parse_state(bytes: &[u8]) -> Result<State, String> {
     parse(bytes, SPLIT_FROM).map(Parsed::assemble)
