@@ -344,6 +344,7 @@ fn lazily_loaded_states_are_the_fully_parsed_ones_and_write_the_same_bytes() {
         })
         .unwrap();
     let (cases, lazy) = *kept_as_text.lock().unwrap();
+    eprintln!("{lazy} of {cases} states kept entries as text in the lazy load");
     assert!(
         lazy * 2 > cases,
         "only {lazy} of {cases} cases kept entries as text"
