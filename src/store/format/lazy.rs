@@ -246,50 +246,48 @@ impl<'a> Scan<'a, '_> {
     /// An object whose `{` is at nesting `depth`; with a schema, its known keys' values are
     /// checked against their kinds.
     fn object(&mut self, depth: usize, schema: Option<&Schema>) -> Option<()> {
-        if depth >= MAX_DEPTH {
-            return None;
-        }
-        self.literal(b"{")?;
-        if self.peek()? == b'}' {
-            self.pos += 1;
-            return Some(());
-        }
         let mut last = None;
-        loop {
-            self.newline_indent(depth + 1)?;
-            let key = &self.bytes[self.key(&mut last)?];
-            self.literal(b": ")?;
+        self.members(depth, b'{', b'}', |scan| {
+            let key = &scan.bytes[scan.key(&mut last)?];
+            scan.literal(b": ")?;
             let kind = schema.and_then(|schema| {
                 let known = schema.keys.iter().position(|k| k.as_bytes() == key)?;
                 Some(&schema.kinds[known])
             });
-            self.value(depth + 1, kind)?;
-            if !self.comma()? {
-                break;
-            }
-        }
-        self.newline_indent(depth)?;
-        self.literal(b"}")
+            scan.value(depth + 1, kind)
+        })
     }
 
     fn array(&mut self, depth: usize) -> Option<()> {
+        self.members(depth, b'[', b']', |scan| scan.value(depth + 1, None))
+    }
+
+    /// `open` at nesting `depth`, the members (each read by `member`) on lines of their own,
+    /// `close` on a line of its own; or `open` and `close` alone when there are none.
+    fn members(
+        &mut self,
+        depth: usize,
+        open: u8,
+        close: u8,
+        mut member: impl FnMut(&mut Self) -> Option<()>,
+    ) -> Option<()> {
         if depth >= MAX_DEPTH {
             return None;
         }
-        self.literal(b"[")?;
-        if self.peek()? == b']' {
+        self.literal(&[open])?;
+        if self.peek()? == close {
             self.pos += 1;
             return Some(());
         }
         loop {
             self.newline_indent(depth + 1)?;
-            self.value(depth + 1, None)?;
+            member(self)?;
             if !self.comma()? {
                 break;
             }
         }
         self.newline_indent(depth)?;
-        self.literal(b"]")
+        self.literal(&[close])
     }
 
     /// A value at `depth`: of `kind` (or `null`) for a known key, any value otherwise.
