@@ -173,7 +173,7 @@ fn bench_size(bin: &Path, jq: bool, work: &Path, entries: usize) -> Row {
     let reps = match entries {
         0..=5_000 => 15,
         5_001..=50_000 => 9,
-        _ => 5,
+        _ => 9,
     };
     let dir = work.join(format!("n{entries}"));
     fs::create_dir_all(&dir).unwrap();
