@@ -4,7 +4,7 @@
 //! looks at it. A single-entry update of a 100 000-entry state then parses one entry instead
 //! of all of them, and writes the others back as the bytes they were. The loader only leaves
 //! an entry as text after checking that the text is exactly what the writer would produce for
-//! it and that it parses (`store::format::lazy`), so neither reading it later nor writing it
+//! it and that it parses (`store::format::canonical`), so neither reading it later nor writing it
 //! back can differ from a state parsed in full.
 
 use std::collections::btree_map::{self, BTreeMap};
@@ -34,20 +34,27 @@ struct Slot<T> {
 
 /// The text of one entry inside the loaded file, shared by all the entries of that file.
 #[derive(Clone)]
-pub(crate) struct EntryText {
+struct EntryText {
     file: Arc<String>,
     range: Range<usize>,
 }
 
 impl EntryText {
-    pub(crate) fn new(file: Arc<String>, range: Range<usize>) -> EntryText {
+    fn new(file: Arc<String>, range: Range<usize>) -> EntryText {
         debug_assert!(file.get(range.clone()).is_some());
         EntryText { file, range }
     }
 
-    pub(crate) fn as_str(&self) -> &str {
+    fn as_str(&self) -> &str {
         &self.file[self.range.clone()]
     }
+}
+
+/// Parses the text of an entry that the load checked (`store::format::canonical`): it cannot
+/// fail, and failing would be a bug in that check.
+pub(crate) fn parse_checked<T: DeserializeOwned>(text: &str) -> T {
+    serde_json::from_str(text)
+        .unwrap_or_else(|e| panic!("an entry checked when loaded does not parse: {e}"))
 }
 
 /// How the writer finds an entry: as the text it was read as, or as a value.
@@ -79,8 +86,7 @@ impl<T: DeserializeOwned> Slot<T> {
                 .text
                 .as_ref()
                 .expect("an entry without a value has its text");
-            serde_json::from_str(text.as_str())
-                .unwrap_or_else(|e| panic!("an entry checked when loaded does not parse: {e}"))
+            Box::new(parse_checked(text.as_str()))
         })
     }
 
@@ -186,14 +192,18 @@ impl<T: DeserializeOwned> Entries<T> {
         self.map.values_mut().map(Slot::make_mut)
     }
 
-    /// Entries kept as their text from the file, given sorted by ID without duplicates.
-    pub(crate) fn from_text(entries: Vec<(String, EntryText)>) -> Entries<T> {
+    /// Entries kept as their text in `file` (each ID with the range of its entry), given sorted
+    /// by ID without duplicates.
+    pub(crate) fn from_text(
+        file: &Arc<String>,
+        entries: Vec<(String, Range<usize>)>,
+    ) -> Entries<T> {
         debug_assert!(entries.windows(2).all(|w| w[0].0 < w[1].0));
         let map = entries
             .into_iter()
-            .map(|(id, text)| {
+            .map(|(id, range)| {
                 let slot = Slot {
-                    text: Some(text),
+                    text: Some(EntryText::new(file.clone(), range)),
                     value: OnceLock::new(),
                 };
                 (id, slot)
@@ -348,18 +358,14 @@ mod tests {
 
     fn from_file(file: &str, entries: &[(&str, &str)]) -> Entries<FailedEntry> {
         let file = Arc::new(file.to_string());
-        Entries::from_text(
-            entries
-                .iter()
-                .map(|(id, text)| {
-                    let start = file.find(text).unwrap();
-                    (
-                        id.to_string(),
-                        EntryText::new(file.clone(), start..start + text.len()),
-                    )
-                })
-                .collect(),
-        )
+        let entries = entries
+            .iter()
+            .map(|(id, text)| {
+                let start = file.find(text).unwrap();
+                (id.to_string(), start..start + text.len())
+            })
+            .collect();
+        Entries::from_text(&file, entries)
     }
 
     #[test]

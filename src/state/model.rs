@@ -143,7 +143,7 @@ macro_rules! record {
 
 /// The known keys of an entry (or of its checkpoints) and the kind of value each must have:
 /// what the lazy loader checks an entry against before it keeps it as text
-/// (`store::format::lazy`), so that parsing it later cannot fail.
+/// (`store::format::canonical`), so that parsing it later cannot fail.
 pub(crate) struct Schema {
     pub keys: &'static [&'static str],
     pub kinds: &'static [Kind],

@@ -11,63 +11,110 @@
 //! any other document (command output) in the same format.
 
 use std::io::{self, Write};
-use std::sync::Arc;
+use std::ops::Range;
+use std::sync::{Arc, Mutex};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::ser::Formatter;
 
+use canonical::Scanned;
+
 use super::two_cpus;
-use crate::state::entries::Stored;
+use crate::state::entries::{parse_checked, Stored};
 use crate::state::model::{Field, Fields};
 use crate::state::Entries;
-use crate::state::{ProcessedEntry, State};
+use crate::state::{FailedEntry, ProcessedEntry, State};
 
 /// Parses a state file. The whole file must be UTF-8 (Python's `json.load` on a file opened
 /// with `encoding="utf-8"` refuses anything else too); it is checked once, up front, which
 /// spares the JSON parser a check per string. The error is one line, for the operator.
 ///
-/// A large file in the byte format mamfast and the Python tool write is parsed by the faster
-/// path of the `split` module, with the same result; anything else, and every error, goes through
-/// serde_json alone, so its messages and rules are the only ones.
+/// A large file in the byte format mamfast and the Python tool write is scanned (see the
+/// `canonical` module) and its entries parsed by two threads, with the same result; anything
+/// else, and every error, goes through serde_json alone, so its messages and rules are the
+/// only ones.
 pub fn parse_state(bytes: &[u8]) -> Result<State, String> {
-    parse(bytes, SPLIT_FROM).map(Parsed::assemble)
+    parse(bytes, SCAN_IN_TWO_FROM).map(Parsed::assemble)
 }
 
 /// [`parse_state`] for an update: the entries of a file in the writer's own layout are kept as
-/// their text until looked at (see the `lazy` module), which spares a single-entry update the parse
-/// of every other entry. Any other file is parsed in full.
+/// their text until looked at (see the `canonical` module), which spares a single-entry update
+/// the parse of every other entry. Any other file is parsed in full.
 pub fn parse_state_lazy(bytes: Vec<u8>) -> Result<State, String> {
-    utf8(&bytes, SPLIT_FROM)?;
+    utf8(&bytes, SCAN_IN_TWO_FROM)?;
     // SAFETY: checked as UTF-8 just now.
     let file = Arc::new(unsafe { String::from_utf8_unchecked(bytes) });
-    if let Some(state) = lazy::parse(&file) {
-        return Ok(state);
-    }
-    let bytes = Arc::try_unwrap(file)
-        .expect("no entry keeps the file when the lazy load gives up")
-        .into_bytes();
-    parse_state_owned(bytes)
+    let Some(scanned) = canonical::scan(&file) else {
+        let bytes = Arc::try_unwrap(file)
+            .expect("nothing else holds the file")
+            .into_bytes();
+        return parse_state_owned(bytes);
+    };
+    let mut state = scanned.state;
+    state.processed = Entries::from_text(&file, scanned.processed);
+    state.failed = Entries::from_text(&file, scanned.failed);
+    Ok(state)
 }
 
-/// [`parse_state`] for bytes no longer needed afterwards: they are freed before the processed
-/// map is built, which lowers the peak memory of a large load by about a third of the file.
+/// [`parse_state`] for bytes no longer needed afterwards: they are freed before the maps are
+/// built, which lowers the peak memory of a large load by about a third of the file.
 pub(crate) fn parse_state_owned(bytes: Vec<u8>) -> Result<State, String> {
-    let parsed = parse(&bytes, SPLIT_FROM)?;
+    let parsed = parse(&bytes, SCAN_IN_TWO_FROM)?;
     drop(bytes);
     Ok(parsed.assemble())
 }
 
-fn parse(bytes: &[u8], split_from: usize) -> Result<Parsed, String> {
-    let text = utf8(bytes, split_from)?;
-    if text.len() >= split_from {
-        if let Some(parsed) = split::parse(text) {
-            return Ok(parsed);
+/// The state in `bytes`; from `scan_from` bytes on, by way of the scan.
+fn parse(bytes: &[u8], scan_from: usize) -> Result<Parsed, String> {
+    let text = utf8(bytes, scan_from)?;
+    if text.len() >= scan_from {
+        if let Some(scanned) = canonical::scan(text) {
+            return Ok(parse_scanned(text, scanned));
         }
     }
     serde_json::from_str(text)
         .map(Parsed::Whole)
         .map_err(|e| e.to_string())
+}
+
+/// The entries the scan found, parsed (they cannot fail): the processed ones by two threads
+/// where there are two CPUs.
+fn parse_scanned(text: &str, scanned: Scanned) -> Parsed {
+    fn parse_all<T: DeserializeOwned>(
+        text: &str,
+        entries: Vec<(String, Range<usize>)>,
+    ) -> Vec<(String, T)> {
+        let parse = |(id, range): (String, Range<usize>)| (id, parse_checked(&text[range]));
+        entries.into_iter().map(parse).collect()
+    }
+    let Scanned {
+        state,
+        mut processed,
+        failed,
+    } = scanned;
+    let mut parsed = Vec::new();
+    if two_cpus() && processed.len() >= 2 {
+        // Behind a lock only so that the tail is still here if no thread can be started.
+        let tail = Mutex::new(processed.split_off(processed.len() / 2));
+        let take_tail = || std::mem::take(&mut *tail.lock().unwrap_or_else(|e| e.into_inner()));
+        std::thread::scope(|scope| {
+            let job =
+                std::thread::Builder::new().spawn_scoped(scope, || parse_all(text, take_tail()));
+            parsed.push(parse_all(text, std::mem::take(&mut processed)));
+            if let Ok(job) = job {
+                // A panic there is a bug in the scan; it must not pass for fewer entries.
+                parsed.push(job.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
+            }
+        });
+        processed = take_tail();
+    }
+    parsed.push(parse_all(text, processed));
+    Parsed::Scanned {
+        state,
+        processed: parsed,
+        failed: parse_all(text, failed),
+    }
 }
 
 /// The file as text, or where it stops being UTF-8. From `split_from` bytes on, the two halves
@@ -105,17 +152,19 @@ fn utf8(bytes: &[u8], split_from: usize) -> Result<&str, String> {
     })
 }
 
-/// Files at least this large take the path of [`split`], and are scanned by two threads in
-/// [`lazy`].
-const SPLIT_FROM: usize = 1 << 20;
+/// Files at least this large are parsed by way of the scan, and the scan is done by two
+/// threads.
+const SCAN_IN_TWO_FROM: usize = 1 << 20;
 
-/// A parsed state, its processed map possibly still a list of entries in strictly increasing
-/// ID order (built into the map by [`Parsed::assemble`]).
+/// A parsed state, or one whose entries are still lists in strictly increasing ID order (the
+/// maps are built by [`Parsed::assemble`], after the file's bytes may have been freed).
 enum Parsed {
     Whole(State),
-    Split {
+    Scanned {
         state: State,
-        processed: Vec<(String, ProcessedEntry)>,
+        /// In parts (one a thread), in order.
+        processed: Vec<Vec<(String, ProcessedEntry)>>,
+        failed: Vec<(String, FailedEntry)>,
     },
 }
 
@@ -123,21 +172,22 @@ impl Parsed {
     fn assemble(self) -> State {
         match self {
             Parsed::Whole(state) => state,
-            Parsed::Split {
+            Parsed::Scanned {
                 mut state,
                 processed,
+                failed,
             } => {
                 // Sorted and without duplicates: built bottom-up, with full nodes (a third
                 // smaller than a map grown by inserts).
-                state.processed = processed.into_iter().collect();
+                state.processed = processed.into_iter().flatten().collect();
+                state.failed = failed.into_iter().collect();
                 state
             }
         }
     }
 }
 
-mod lazy;
-mod split;
+mod canonical;
 
 /// Serializes `value` as Python's `json.dump(indent=2, ensure_ascii=False, sort_keys=True)`.
 /// Keys must already be sorted (every map of the model is).
@@ -630,8 +680,8 @@ mod tests {
         state
     }
 
-    fn parsed_by_split(bytes: &[u8]) -> bool {
-        matches!(parse(bytes, 0), Ok(Parsed::Split { .. }))
+    fn parsed_by_scan(bytes: &[u8]) -> bool {
+        matches!(parse(bytes, 0), Ok(Parsed::Scanned { .. }))
     }
 
     /// The full parse of `text`, as `parse_state` reports it.
@@ -640,12 +690,12 @@ mod tests {
     }
 
     #[test]
-    fn the_split_parse_gives_the_full_parse_result() {
+    fn the_parse_by_way_of_the_scan_gives_the_full_parse_result() {
         let mut state = sample(300);
         for round in 0..2 {
             let bytes = to_python_json(&state);
             let text = std::str::from_utf8(&bytes).unwrap();
-            assert!(parsed_by_split(&bytes), "round {round}");
+            assert!(parsed_by_scan(&bytes), "round {round}");
             let expected = full(text);
             assert!(expected.is_ok(), "round {round}");
             assert!(
@@ -680,9 +730,9 @@ mod tests {
         ];
         for (i, text) in cases.iter().enumerate() {
             assert!(text != &canonical, "case {i} changed nothing");
-            let split = parse(text.as_bytes(), 0).map(Parsed::assemble);
-            assert!(split == full(text), "case {i}: {:?}", full(text).err());
-            assert!(!parsed_by_split(text.as_bytes()), "case {i}");
+            let scanned = parse(text.as_bytes(), 0).map(Parsed::assemble);
+            assert!(scanned == full(text), "case {i}: {:?}", full(text).err());
+            assert!(!parsed_by_scan(text.as_bytes()), "case {i}");
         }
     }
 

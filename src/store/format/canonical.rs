@@ -1,27 +1,28 @@
-//! The load for an update: the `processed` and `failed` entries are checked but kept as the
-//! text they were read as ([`Entries`] parses one when it is first looked at), so that a
-//! single-entry update neither parses nor re-renders the thousands of entries it leaves alone.
-//!
-//! One scan over the file proves, for every entry, the two things that make keeping its text
-//! safe:
+//! The writer's own layout, recognised: one scan over a file proves, for every entry of the
+//! `processed` and `failed` maps, the two things that let its text stand for it, and finds
+//! that text:
 //!
 //! - the text is exactly what the writer would produce for it (two-space indent at its depth,
 //!   `": "` and `,`, keys strictly increasing, strings escaped as Python escapes them, numbers
 //!   spelled as Python spells them), so writing the text back is writing the entry;
 //! - it parses: valid JSON, every known key's value of its type ([`Schema`]), no duplicate
-//!   keys (strictly increasing keys), so reading it later cannot fail.
+//!   keys (strictly increasing keys), so parsing it cannot fail.
 //!
-//! The rest of the file, with `{}` in place of the two maps, is then parsed by serde_json as a
+//! The rest of the file, with `{}` in place of the two maps, is parsed by serde_json as a
 //! [`State`], under the rules of the full parse. At the first doubt (any other layout, an
 //! escape Python would not write, a number Python would spell otherwise, a value of the wrong
 //! type, deep nesting) the answer is `None` and the full parse decides, with its own messages.
+//!
+//! Two loads use it: the lazy load of an update keeps each entry as its text ([`Entries`]
+//! parses one when it is first looked at), and the full parse of a large file parses the
+//! texts with two threads.
+//!
+//! [`Entries`]: crate::state::Entries
 
 use std::ops::Range;
-use std::sync::Arc;
 use std::thread::ScopedJoinHandle;
 
-use super::{first_special, python_number, SPLIT_FROM};
-use crate::state::entries::{Entries, EntryText};
+use super::{first_special, python_number, SCAN_IN_TWO_FROM};
 use crate::state::model::{Kind, Schema};
 use crate::state::{FailedEntry, ProcessedEntry, State};
 use crate::store::two_cpus;
@@ -30,16 +31,23 @@ use crate::store::two_cpus;
 /// limit is 128).
 const MAX_DEPTH: usize = 64;
 
-/// The state in `file`, its entries kept as text; `None` when the full parse must decide.
-pub(super) fn parse(file: &Arc<String>) -> Option<State> {
-    let text = file.as_str();
+/// A file in the writer's layout: its state without entries, and each entry's ID and text.
+pub(super) struct Scanned {
+    /// Everything but the entries of `processed` and `failed` (those maps are empty).
+    pub state: State,
+    pub processed: Vec<(String, Range<usize>)>,
+    pub failed: Vec<(String, Range<usize>)>,
+}
+
+/// The state in `text`, scanned; `None` when the full parse must decide.
+pub(super) fn scan(text: &str) -> Option<Scanned> {
     let maps = std::thread::scope(|scope| {
         let mut scan = Scan {
             bytes: text.as_bytes(),
             pos: 0,
             tail: None,
         };
-        if text.len() >= SPLIT_FROM && two_cpus() {
+        if text.len() >= SCAN_IN_TWO_FROM && two_cpus() {
             scan.tail = second_half(text).and_then(|boundary| {
                 let job = std::thread::Builder::new()
                     .spawn_scoped(scope, move || scan_tail(text.as_bytes(), boundary));
@@ -55,25 +63,24 @@ pub(super) fn parse(file: &Arc<String>) -> Option<State> {
         from = map.braces.end;
     }
     rest.push_str(&text[from..]);
-    let mut state: State = serde_json::from_str(&rest).ok()?;
+    let mut scanned = Scanned {
+        state: serde_json::from_str(&rest).ok()?,
+        processed: Vec::new(),
+        failed: Vec::new(),
+    };
     for map in maps {
         let entries = map
             .entries
             .into_iter()
-            .map(|(id, range)| {
-                (
-                    unescape(&text.as_bytes()[id]),
-                    EntryText::new(file.clone(), range),
-                )
-            })
+            .map(|(id, range)| (unescape(&text.as_bytes()[id]), range))
             .collect();
         if map.processed {
-            state.processed = Entries::from_text(entries);
+            scanned.processed = entries;
         } else {
-            state.failed = Entries::from_text(entries);
+            scanned.failed = entries;
         }
     }
-    Some(state)
+    Some(scanned)
 }
 
 /// Where a processed entry ends after the middle of the file (at the `,` before the next
@@ -449,10 +456,12 @@ fn json_number(token: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::format::{parse_state, to_python_json};
+    use crate::store::format::{parse_state, parse_state_lazy, to_python_json};
 
+    /// The lazy load of `text`, if the scan takes it.
     fn lazy(text: &str) -> Option<State> {
-        parse(&Arc::new(text.to_string()))
+        scan(text)?;
+        Some(parse_state_lazy(text.as_bytes().to_vec()).unwrap())
     }
 
     const FILE: &str = r#"{
@@ -599,7 +608,7 @@ mod tests {
     fn a_large_file_is_scanned_in_two_halves_that_meet() {
         let state = large(3000);
         let text = String::from_utf8(to_python_json(&state)).unwrap();
-        assert!(text.len() >= SPLIT_FROM);
+        assert!(text.len() >= SCAN_IN_TWO_FROM);
         let boundary = second_half(&text).expect("an entry ends after the middle");
         let tail = scan_tail(text.as_bytes(), boundary).expect("the tail scans");
         let after = state.processed.len() - text[..boundary].matches("\n    \"B").count();
