@@ -101,6 +101,11 @@ fn a_failure_at_each_step_keeps_the_previous_file_without_rename_exchange() {
 }
 
 #[test]
+fn a_failure_at_each_step_keeps_the_previous_file_without_backups_or_rename_exchange() {
+    check_every_point(0, Some(FaultPoint::NoRenameExchange));
+}
+
+#[test]
 fn a_failed_first_write_leaves_no_file() {
     for point in [
         FaultPoint::CreateTemp,

@@ -463,7 +463,8 @@ fn undo_exchange(temp: &mut TempFile, target: &Path) {
 }
 
 /// Without `RENAME_EXCHANGE`: keep the old main first (a copy for `.bak`, a rename for a corrupt
-/// file), then rename the new file over main.
+/// file, a copy under a temp name otherwise), then rename the new file over main. Until the
+/// directory is synced the old main can always be put back, so a failure leaves it in place.
 fn by_copy(
     paths: &Paths,
     faults: &Faults,
@@ -473,27 +474,30 @@ fn by_copy(
     mut temp: TempFile,
 ) -> Result<()> {
     let target = &paths.target;
+    // With `Discard`, the copy is dropped (with its guard) once the write has succeeded.
+    let mut discarded = None;
     let kept_at = match old {
         OldMain::Rotate { .. } => {
-            let bak = paths.backup(0);
             faults
                 .check(FaultPoint::Backup)
                 .map_err(|e| Error::io("backing up", target, e))?;
-            let mut copy = write_temp(paths, faults, mode, owner, &mut |w| {
-                io::copy(&mut File::open(target)?, w).map(drop)
-            })?;
+            let mut copy = copy_of_main(paths, faults, mode, owner)?;
+            let bak = paths.backup(0);
             fs::rename(copy.path(), &bak).map_err(|e| Error::io("backing up", target, e))?;
             copy.disarm();
-            Some(bak)
+            bak
         }
         OldMain::Quarantine(dest) => {
             faults
                 .check(FaultPoint::Quarantine)
                 .and_then(|()| fs::rename(target, dest))
                 .map_err(|e| Error::io("moving aside", target, e))?;
-            Some(dest.clone())
+            dest.clone()
         }
-        OldMain::Discard => None,
+        OldMain::Discard => discarded
+            .insert(copy_of_main(paths, faults, mode, owner)?)
+            .path()
+            .to_path_buf(),
     };
     if let Err(e) = fs::rename(temp.path(), target) {
         if let OldMain::Quarantine(dest) = old {
@@ -506,13 +510,30 @@ fn by_copy(
         .check(FaultPoint::FsyncDir)
         .and_then(|()| fsync_dir(&paths.dir))
     {
-        // Put the old bytes back where we still have them (not possible with `Discard`).
-        if let Some(kept) = kept_at {
-            let _ = fs::rename(kept, target);
-        }
+        // The caller is told the write failed, so the old file goes back where it was.
+        let _ = fs::rename(kept_at, target);
         return Err(Error::io("syncing the directory", &paths.dir, e));
     }
+    drop(discarded);
     Ok(())
+}
+
+/// A copy of the main file beside it, under a temp name (removed on drop unless disarmed).
+/// Its errors are reported as backing up the main file, which is what failed.
+fn copy_of_main(
+    paths: &Paths,
+    faults: &Faults,
+    mode: Option<u32>,
+    owner: Option<(u32, u32)>,
+) -> Result<TempFile> {
+    let target = &paths.target;
+    write_temp(paths, faults, mode, owner, &mut |w| {
+        io::copy(&mut File::open(target)?, w).map(drop)
+    })
+    .map_err(|e| match e {
+        Error::Io { source, .. } => Error::io("backing up", target, source),
+        e => e,
+    })
 }
 
 #[cfg(test)]
