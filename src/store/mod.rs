@@ -655,15 +655,25 @@ impl Store {
         self.read_loaded().map(|loaded| loaded.state)
     }
 
+    /// [`Store::read`] for a command that looks at a few entries (`state show`) or copies them
+    /// (`state export`): entries are parsed when first looked at, as in [`Store::update`].
+    pub fn read_lazy(&self) -> Result<State> {
+        self.read_with(Parse::Lazy).map(|loaded| loaded.state)
+    }
+
     /// Loads the state under a shared lock: the main file, else the first valid backup (which
     /// is then copied back to the main file under the exclusive lock, the corrupt file kept as
     /// `.corrupt-…`). A missing file (or directory) is an empty state; nothing is created.
     pub fn read_loaded(&self) -> Result<Loaded> {
+        self.read_with(Parse::Full)
+    }
+
+    fn read_with(&self, parse: Parse) -> Result<Loaded> {
         self.check_env()?;
         let lock = self.lock_for_read()?;
         let paths = self.paths()?;
         self.check_network(&paths);
-        let found = self.load_chain(&paths, Parse::Full)?;
+        let found = self.load_chain(&paths, parse)?;
         if !matches!(found.loaded.source, Source::Backup { .. }) {
             return Ok(found.loaded);
         }
@@ -674,7 +684,7 @@ impl Store {
         // Repairing needs the exclusive lock; another process may have repaired it meanwhile,
         // so everything is checked again once we hold it.
         drop(lock);
-        match self.repair_exclusively() {
+        match self.repair_exclusively(parse) {
             Ok(loaded) => Ok(loaded),
             Err(e @ (Error::NewerVersion { .. } | Error::Corrupt { .. })) => Err(e),
             Err(e) => {
@@ -1038,11 +1048,11 @@ impl Store {
         })
     }
 
-    fn repair_exclusively(&self) -> Result<Loaded> {
+    fn repair_exclusively(&self, parse: Parse) -> Result<Loaded> {
         let _lock = self.lock_for_write()?;
         let paths = self.paths()?;
         durable::remove_stale_temps(&paths, &*self.notify);
-        let found = self.load_chain(&paths, Parse::Full)?;
+        let found = self.load_chain(&paths, parse)?;
         self.repair(&paths, found)
     }
 

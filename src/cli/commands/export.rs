@@ -1,6 +1,6 @@
 //! `mamfast state export`: the whole state in the file's byte format, to stdout or a file.
 
-use std::io::Write;
+use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -8,7 +8,7 @@ use clap::Args;
 
 use crate::cli::Ctx;
 use crate::error::{Error, Result};
-use crate::store::format::to_python_json;
+use crate::store::format::write_state;
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {
@@ -22,23 +22,31 @@ pub fn run(ctx: &Ctx, args: ExportArgs) -> Result<i32> {
     if let Some(path) = &args.output {
         refuse_state_files(path, store.path(), &store.backup_path(0))?;
     }
-    let state = store.read()?;
-    let bytes = to_python_json(&state);
+    // Entries are copied as the text they were read as: none needs parsing.
+    let state = store.read_lazy()?;
     match args.output {
-        None => ctx.console.data(String::from_utf8_lossy(&bytes)),
-        Some(path) if ctx.dry_run() => ctx.console.info(format!(
-            "would write {} bytes to {}",
-            bytes.len(),
-            path.display()
-        )),
+        None => match write_state(io::stdout().lock(), &state) {
+            // The reader has had enough (`| head`): not an error of ours.
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
+            written => written.map_err(|e| Error::io("writing the export to", "stdout", e))?,
+        },
+        Some(path) if ctx.dry_run() => {
+            let mut bytes = Vec::new();
+            write_state(&mut bytes, &state).expect("writing to memory cannot fail");
+            ctx.console.info(format!(
+                "would write {} bytes to {}",
+                bytes.len(),
+                path.display()
+            ))
+        }
         Some(path) => {
             let cannot = |source| Error::CannotCreate {
                 path: path.clone(),
                 source,
             };
-            let mut file = std::fs::File::create(&path).map_err(cannot)?;
-            file.write_all(&bytes)
-                .and_then(|_| file.sync_all())
+            let file = std::fs::File::create(&path).map_err(cannot)?;
+            write_state(&file, &state)
+                .and_then(|()| file.sync_all())
                 .map_err(|e| Error::io("writing", &path, e))?;
             ctx.console.success(format!(
                 "exported {} processed and {} failed entries to {}",

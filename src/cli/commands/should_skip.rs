@@ -20,7 +20,7 @@ pub struct ShouldSkipArgs {
 }
 
 pub fn run(ctx: &Ctx, args: ShouldSkipArgs) -> Result<i32> {
-    let state = ctx.store().read()?;
+    let state = ctx.store().read_lazy()?;
     let decision = skip_decision(&state, &args.id, args.stage, path_exists);
     let stage = args.stage.name();
     let why = match &decision {

@@ -25,7 +25,7 @@ struct ShowJson<'a> {
 }
 
 pub fn run(ctx: &Ctx, args: ShowArgs) -> Result<i32> {
-    let state = ctx.store().read()?;
+    let state = ctx.store().read_lazy()?;
     let processed = state.processed.get(&args.id);
     let failed = state.failed.get(&args.id);
     if args.json {
