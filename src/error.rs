@@ -18,6 +18,8 @@ pub mod exit {
     pub const IOERR: i32 = 74;
     pub const TEMPFAIL: i32 = 75;
     pub const CONFIG: i32 = 78;
+    /// A plugin was found but cannot be run (as shells use it).
+    pub const CANNOT_EXECUTE: i32 = 126;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -115,7 +117,7 @@ impl Error {
             Error::Io { .. } => exit::IOERR,
             Error::LockTimeout { .. } => exit::TEMPFAIL,
             Error::Config(_) => exit::CONFIG,
-            Error::PluginExec(_) => 126,
+            Error::PluginExec(_) => exit::CANNOT_EXECUTE,
         }
     }
 

@@ -28,7 +28,7 @@ use output::{ColorChoice, Console};
 #[command(about = "Keeps processed.json, the state of an audiobook upload pipeline, safe")]
 #[command(
     after_help = "Exit codes: 0 ok, 1 should-skip says run, 2 usage, 65 data, \
-73 cannot create output, 74 I/O, 75 lock timeout, 78 configuration."
+73 cannot create output, 74 I/O, 75 lock timeout, 78 configuration, 126 plugin cannot run."
 )]
 pub struct Cli {
     #[command(flatten)]

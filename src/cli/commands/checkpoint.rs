@@ -11,6 +11,7 @@ use crate::store::Outcome;
 #[derive(Debug, Args)]
 pub struct CheckpointArgs {
     /// The release's ID (its ASIN, or its source directory)
+    #[arg(value_parser = super::parse_id)]
     pub id: String,
     /// The stage that finished: staged, metadata, torrent or uploaded
     #[arg(value_parser = parse_stage)]

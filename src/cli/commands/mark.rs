@@ -83,6 +83,7 @@ pub fn absolute(path: Option<&PathBuf>) -> Result<Option<String>> {
 #[derive(Debug, Args)]
 pub struct MarkProcessedArgs {
     /// The release's ID (its ASIN, or its source directory)
+    #[arg(value_parser = super::parse_id)]
     pub id: String,
     #[command(flatten)]
     pub fields: ProcessedFields,
@@ -91,6 +92,7 @@ pub struct MarkProcessedArgs {
 #[derive(Debug, Args)]
 pub struct MarkFailedArgs {
     /// The release's ID (its ASIN, or its source directory)
+    #[arg(value_parser = super::parse_id)]
     pub id: String,
     /// What went wrong
     #[arg(long, value_name = "MSG")]

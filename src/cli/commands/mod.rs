@@ -29,6 +29,19 @@ use super::{Cli, Command, ConfigArgs, ConfigCommand, Ctx, StateArgs, StateComman
 use crate::error::Result;
 use crate::state::time::parse_timestamp;
 
+/// Reads a release ID for a command that records one: an empty ID (an unset shell variable,
+/// typically) would name no release.
+pub fn parse_id(text: &str) -> std::result::Result<String, String> {
+    if text.trim().is_empty() {
+        return Err(
+            "an empty ID names no release: pass its ASIN, or its source directory when \
+                    it has none (is the shell variable that should hold it empty?)"
+                .into(),
+        );
+    }
+    Ok(text.to_string())
+}
+
 /// Runs a parsed command line; the value is the process exit code.
 pub fn run(cli: Cli) -> Result<i32> {
     if let Command::Config(ConfigArgs {
