@@ -157,10 +157,15 @@ fn create_hint(err: &std::io::Error) -> &'static str {
     }
 }
 
+/// Why a file that was tried does not exist, in [`Error::Corrupt`]'s list.
+pub const MISSING: &str = "missing";
+
 fn corrupt_message(file: &std::path::Path, tried: &[(PathBuf, String)]) -> String {
+    let main_missing = tried.first().is_some_and(|(_, why)| why == MISSING);
     let mut msg = format!(
-        "{} is corrupt and no valid backup was found.\nFiles tried:\n",
-        file.display()
+        "{} is {} and no valid backup was found.\nFiles tried:\n",
+        file.display(),
+        if main_missing { "missing" } else { "corrupt" }
     );
     for (path, why) in tried {
         msg.push_str(&format!("  {}: {}\n", path.display(), why));
@@ -169,7 +174,7 @@ fn corrupt_message(file: &std::path::Path, tried: &[(PathBuf, String)]) -> Strin
     // the corrupt backups again.
     let move_aside: Vec<String> = tried
         .iter()
-        .filter(|(_, why)| why != "missing")
+        .filter(|(_, why)| why != MISSING)
         .map(|(path, _)| {
             let from = shell_quote(&path.display().to_string());
             let to = shell_quote(&format!("{}.broken", path.display()));
@@ -273,6 +278,10 @@ mod tests {
                 ("/s/my state.json.bak.1".into(), "EOF".into()),
             ],
         };
+        // The main file is missing, not corrupt: the message says which.
+        assert!(err
+            .to_string()
+            .starts_with("/s/my state.json is missing and no valid backup was found."));
         assert!(err.to_string().ends_with(
             "mv '/s/my state.json.bak' '/s/my state.json.bak.broken' && \
              mv '/s/my state.json.bak.1' '/s/my state.json.bak.1.broken'"

@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, MISSING};
 use crate::state::migrate::migrate;
 use crate::state::{State, CURRENT_VERSION};
 use durable::OldMain;
@@ -526,6 +526,16 @@ enum MainState {
     Corrupt(String),
 }
 
+impl MainState {
+    /// Why the main file did not win: what is wrong with it, or [`MISSING`].
+    fn reason(&self) -> &str {
+        match self {
+            MainState::Corrupt(reason) => reason,
+            _ => MISSING,
+        }
+    }
+}
+
 /// The result of the recovery chain, before anything on disk is repaired.
 struct Found {
     loaded: Loaded,
@@ -1001,13 +1011,7 @@ impl Store {
             Probe::Missing => MainState::Missing,
             Probe::Invalid(reason) => MainState::Corrupt(reason),
         };
-        let mut tried = vec![(
-            paths.target.clone(),
-            match &main {
-                MainState::Corrupt(reason) => reason.clone(),
-                _ => "missing".to_string(),
-            },
-        )];
+        let mut tried = vec![(paths.target.clone(), main.reason().to_string())];
         for (generation, path) in backups::existing(paths) {
             match probe(&path, false, Parse::Full)? {
                 Probe::Valid {
@@ -1069,7 +1073,7 @@ impl Store {
                 OldMain::Quarantine(backups::corrupt_path(paths, chrono::Utc::now())),
                 reason.clone(),
             ),
-            _ => (OldMain::Discard, "missing".to_string()),
+            _ => (OldMain::Discard, MISSING.to_string()),
         };
         durable::commit(paths, &self.faults, old.clone(), Some(*mode), &mut |w| {
             w.write_all(bytes)
@@ -1090,10 +1094,7 @@ impl Store {
         if let Source::Backup { path, .. } = &found.loaded.source {
             (self.notify)(&Notice::RecoveredInMemory {
                 corrupt: paths.target.clone(),
-                reason: match &found.main {
-                    MainState::Corrupt(reason) => reason.clone(),
-                    _ => "missing".into(),
-                },
+                reason: found.main.reason().to_string(),
                 backup: path.clone(),
                 why,
             });
@@ -1120,7 +1121,7 @@ fn free_in_background(state: State) {
 /// What a state file holds, for [`Store::generations`].
 fn summarize(path: &Path) -> std::result::Result<Summary, String> {
     let bytes = fs::read(path).map_err(|e| match e.kind() {
-        io::ErrorKind::NotFound => "missing".to_string(),
+        io::ErrorKind::NotFound => MISSING.to_string(),
         _ => e.to_string(),
     })?;
     if bytes.is_empty() {
