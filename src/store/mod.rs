@@ -31,7 +31,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::error::{Error, Result, MISSING};
 use crate::state::migrate::migrate;
-use crate::state::{State, CURRENT_VERSION};
+use crate::state::State;
 use durable::OldMain;
 use lock::{Lock, LockMode};
 
@@ -215,6 +215,17 @@ pub struct Summary {
     pub version: u64,
     pub processed: usize,
     pub failed: usize,
+}
+
+impl Summary {
+    /// The summary of a loaded `state`, migrated from `migrated_from` if it was.
+    fn of(state: &State, migrated_from: Option<u64>) -> Summary {
+        Summary {
+            version: migrated_from.unwrap_or(state.version),
+            processed: state.processed.len(),
+            failed: state.failed.len(),
+        }
+    }
 }
 
 /// What [`Store::restore`] did (or, in a dry run, would do).
@@ -859,11 +870,7 @@ impl Store {
             } => (
                 bytes.expect("a backup's bytes are kept"),
                 mode,
-                Summary {
-                    version: migrated_from.unwrap_or(state.version),
-                    processed: state.processed.len(),
-                    failed: state.failed.len(),
-                },
+                Summary::of(&state, migrated_from),
             ),
         };
         // Only its validity matters here.
@@ -1118,27 +1125,25 @@ fn free_in_background(state: State) {
     }
 }
 
-/// What a state file holds, for [`Store::generations`].
+/// What a state file holds, for [`Store::generations`]: loaded as the main file is (only the
+/// counts are needed, so its entries stay unparsed), or why it cannot be.
 fn summarize(path: &Path) -> std::result::Result<Summary, String> {
-    let bytes = fs::read(path).map_err(|e| match e.kind() {
-        io::ErrorKind::NotFound => MISSING.to_string(),
-        _ => e.to_string(),
-    })?;
-    if bytes.is_empty() {
-        return Err("empty file".into());
+    match probe(path, true, Parse::Lazy) {
+        Ok(Probe::Valid {
+            state,
+            migrated_from,
+            ..
+        }) => Ok(Summary::of(&state, migrated_from)),
+        Ok(Probe::Missing) => Err(MISSING.to_string()),
+        Ok(Probe::Invalid(reason)) => Err(reason),
+        Err(Error::NewerVersion {
+            found, supported, ..
+        }) => Err(format!(
+            "schema version {found} is newer than this mamfast understands (up to {supported})"
+        )),
+        Err(Error::Io { source, .. }) => Err(source.to_string()),
+        Err(e) => Err(e.to_string()),
     }
-    let state = format::parse_state_owned(bytes)?;
-    if state.version > CURRENT_VERSION {
-        return Err(format!(
-            "schema version {} is newer than this mamfast understands (up to {CURRENT_VERSION})",
-            state.version
-        ));
-    }
-    Ok(Summary {
-        version: state.version,
-        processed: state.processed.len(),
-        failed: state.failed.len(),
-    })
 }
 
 #[cfg(test)]
