@@ -536,8 +536,10 @@ fn candidates(
 ) -> Vec<(PathBuf, &'static str)> {
     let home = home(env);
     let named = |raw: &Path| -> PathBuf {
-        let expanded = match raw.to_str() {
-            Some(s) => expand_tilde(s, home.as_deref()).unwrap_or_else(|_| raw.to_path_buf()),
+        let expanded = match raw.to_str().map(|s| expand_tilde(s, home.as_deref())) {
+            Some(Ok(expanded)) => expanded,
+            // Kept as written, for `config_files` to say why it cannot be used.
+            Some(Err(_)) => return raw.to_path_buf(),
             None => raw.to_path_buf(),
         };
         match std::env::current_dir() {
@@ -570,10 +572,15 @@ fn config_files(overrides: &Overrides, env: EnvLookup, system: &Path) -> Result<
     for (path, why) in candidates(overrides, env, system) {
         let named = why == "--config" || why == "MAMFAST_CONFIG";
         if named {
-            if path.to_str().is_none() {
+            let Some(text) = path.to_str() else {
                 return Err(Error::Config(format!(
                     "config file {} (named by {why}) is not a UTF-8 path; mamfast needs UTF-8 paths",
                     path.display()
+                )));
+            };
+            if let Err(detail) = expand_tilde(text, home(env).as_deref()) {
+                return Err(Error::Config(format!(
+                    "config file {text} (named by {why}) cannot be used: {detail}"
                 )));
             }
             if path.is_relative() {
@@ -582,7 +589,8 @@ fn config_files(overrides: &Overrides, env: EnvLookup, system: &Path) -> Result<
                     path.display()
                 )));
             }
-            if !path.exists() {
+            // An error (a directory that cannot be searched, say) is the read's to report.
+            if matches!(path.try_exists(), Ok(false)) {
                 let what_to_do = if why == "--config" {
                     "Create it (mamfast.toml.example lists every key), or leave out --config to use the default locations."
                 } else {
@@ -593,7 +601,7 @@ fn config_files(overrides: &Overrides, env: EnvLookup, system: &Path) -> Result<
                     path.display()
                 )));
             }
-        } else if !path.exists() {
+        } else if matches!(path.try_exists(), Ok(false)) {
             continue;
         }
         files.push(path);
@@ -1231,6 +1239,27 @@ mod tests {
             &sb.system(),
         );
         assert_eq!(found, [(sb.system(), "system"), (user, "user")]);
+    }
+
+    #[test]
+    fn a_named_file_with_a_tilde_that_cannot_expand_says_why() {
+        let sb = Sandbox::new();
+        let overrides = Overrides::default();
+        for (raw, why) in [
+            ("~/m.toml", "HOME is not set"),
+            ("~bob/m.toml", "~user paths"),
+        ] {
+            let state_file = sb.dir.path().join("s.json").display().to_string();
+            let env = [
+                ("MAMFAST_CONFIG", raw),
+                ("MAMFAST_STATE_FILE", state_file.as_str()),
+            ];
+            let err = load_inner(&overrides, &lookup(&env), &sb.system()).unwrap_err();
+            let text = err.to_string();
+            assert!(text.contains(&format!("config file {raw} (named by MAMFAST_CONFIG)")));
+            assert!(text.contains(why), "{text}");
+            assert_eq!(err.exit_code(), 78);
+        }
     }
 
     #[test]
