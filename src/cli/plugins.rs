@@ -215,16 +215,14 @@ pub fn plugin_env(ctx: &Ctx) -> Result<Vec<(&'static str, OsString)>> {
         ))
     })?;
     env.push(("MAMFAST_BIN", bin.into_os_string()));
-    env.push(("MAMFAST_PLUGIN_API", "1".into()));
+    env.push(("MAMFAST_PLUGIN_API", crate::plugin::API_VERSION.into()));
     let flag = |on: bool| OsString::from(if on { "1" } else { "0" });
     env.push(("MAMFAST_QUIET", flag(ctx.global.quiet)));
     env.push(("MAMFAST_VERBOSE", flag(ctx.global.verbose)));
-    let color = match ctx.global.color {
-        super::output::ColorChoice::Auto => "auto",
-        super::output::ColorChoice::Always => "always",
-        super::output::ColorChoice::Never => "never",
-    };
-    env.push(("MAMFAST_COLOR", color.into()));
+    // The value as written on the command line (`--color auto`, …).
+    let color = clap::ValueEnum::to_possible_value(&ctx.global.color)
+        .expect("no colour choice is hidden");
+    env.push(("MAMFAST_COLOR", color.get_name().into()));
     Ok(env)
 }
 
