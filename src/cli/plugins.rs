@@ -220,8 +220,8 @@ pub fn plugin_env(ctx: &Ctx) -> Result<Vec<(&'static str, OsString)>> {
     env.push(("MAMFAST_QUIET", flag(ctx.global.quiet)));
     env.push(("MAMFAST_VERBOSE", flag(ctx.global.verbose)));
     // The value as written on the command line (`--color auto`, …).
-    let color = clap::ValueEnum::to_possible_value(&ctx.global.color)
-        .expect("no colour choice is hidden");
+    let color =
+        clap::ValueEnum::to_possible_value(&ctx.global.color).expect("no colour choice is hidden");
     env.push(("MAMFAST_COLOR", color.get_name().into()));
     Ok(env)
 }

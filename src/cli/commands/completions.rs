@@ -5,8 +5,8 @@
 use clap::{Args, CommandFactory};
 use clap_complete::Shell;
 
-use crate::cli::{plugins, Cli, Ctx};
-use crate::error::Result;
+use crate::cli::{plugins, Cli, GlobalArgs};
+use crate::error::{Error, Result};
 
 #[derive(Debug, Args)]
 pub struct CompletionsArgs {
@@ -14,12 +14,16 @@ pub struct CompletionsArgs {
     pub shell: Shell,
 }
 
-pub fn run(ctx: &Ctx, args: CompletionsArgs) -> Result<i32> {
-    let found = plugins::scan(&plugins::search_dirs(&ctx.settings.plugin_dirs));
+/// Needs no settings: with a broken config file, the plugins offered are those on `PATH`.
+pub fn run(global: &GlobalArgs, args: CompletionsArgs) -> Result<i32> {
+    let found = plugins::scan_lenient(global.config.clone());
     let mut cmd = plugins::with_plugin_subcommands(Cli::command(), &found);
     let mut out = Vec::new();
     clap_complete::generate(args.shell, &mut cmd, "mamfast", &mut out);
-    std::io::Write::write_all(&mut std::io::stdout(), &out)
-        .map_err(|e| crate::error::Error::io("writing completions to", "stdout", e))?;
+    match std::io::Write::write_all(&mut std::io::stdout(), &out) {
+        // The reader has had enough (`| head`): not an error of ours.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        written => written.map_err(|e| Error::io("writing completions to", "stdout", e))?,
+    }
     Ok(0)
 }

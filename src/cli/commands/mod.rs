@@ -44,52 +44,55 @@ pub fn parse_id(text: &str) -> std::result::Result<String, String> {
 
 /// Runs a parsed command line; the value is the process exit code.
 pub fn run(cli: Cli) -> Result<i32> {
-    if let Command::Config(ConfigArgs {
-        command: ConfigCommand::Path,
-    }) = &cli.command
-    {
-        let console = Console::new(cli.global.color, cli.global.quiet, cli.global.verbose);
-        return config::path(&cli.global, &console);
-    }
-    // Help needs no configuration, except to run a plugin's --help.
-    let command = match cli.command {
-        Command::Help(args) => return help::run(cli.global, args.command),
+    let Cli { global, command } = cli;
+    // These need no settings, so they work with a broken config file too (help and
+    // completions fall back to the plugins on PATH).
+    match command {
+        Command::Config(ConfigArgs {
+            command: ConfigCommand::Path,
+        }) => {
+            let console = Console::new(global.color, global.quiet, global.verbose);
+            config::path(&global, &console)
+        }
+        Command::Help(args) => help::run(global, args.command),
         Command::State(StateArgs {
             command: StateCommand::Help(args),
         }) => {
             let mut words = vec![OsString::from("state")];
             words.extend(args.command);
-            return help::run(cli.global, words);
+            help::run(global, words)
         }
-        other => other,
-    };
-    let ctx = Ctx::new(cli.global)?;
+        Command::Completions(args) => completions::run(&global, args),
+        command => run_with_settings(&Ctx::new(global)?, command),
+    }
+}
+
+fn run_with_settings(ctx: &Ctx, command: Command) -> Result<i32> {
     match command {
         Command::State(state) => match state.command {
-            StateCommand::List(args) => list::run(&ctx, args),
-            StateCommand::Show(args) => show::run(&ctx, args),
-            StateCommand::Prune(args) => prune::run(&ctx, args),
-            StateCommand::Retry(args) => retry::run(&ctx, args),
-            StateCommand::Clear(args) => clear::run(&ctx, args),
-            StateCommand::Export(args) => export::run(&ctx, args),
-            StateCommand::MarkProcessed(args) => mark::run_processed(&ctx, args),
-            StateCommand::MarkFailed(args) => mark::run_failed(&ctx, args),
-            StateCommand::Checkpoint(args) => checkpoint::run(&ctx, args),
-            StateCommand::ShouldSkip(args) => should_skip::run(&ctx, args),
-            StateCommand::Backups(args) => backups::run(&ctx, args),
-            StateCommand::Restore(args) => restore::run(&ctx, args),
-            StateCommand::Verify(args) => verify::run(&ctx, args),
-            StateCommand::Help(_) => unreachable!("handled above"),
-            StateCommand::External(args) => external::dispatch(&ctx, Level::State, &args),
+            StateCommand::List(args) => list::run(ctx, args),
+            StateCommand::Show(args) => show::run(ctx, args),
+            StateCommand::Prune(args) => prune::run(ctx, args),
+            StateCommand::Retry(args) => retry::run(ctx, args),
+            StateCommand::Clear(args) => clear::run(ctx, args),
+            StateCommand::Export(args) => export::run(ctx, args),
+            StateCommand::MarkProcessed(args) => mark::run_processed(ctx, args),
+            StateCommand::MarkFailed(args) => mark::run_failed(ctx, args),
+            StateCommand::Checkpoint(args) => checkpoint::run(ctx, args),
+            StateCommand::ShouldSkip(args) => should_skip::run(ctx, args),
+            StateCommand::Backups(args) => backups::run(ctx, args),
+            StateCommand::Restore(args) => restore::run(ctx, args),
+            StateCommand::Verify(args) => verify::run(ctx, args),
+            StateCommand::External(args) => external::dispatch(ctx, Level::State, &args),
+            StateCommand::Help(_) => unreachable!("run without settings"),
         },
         Command::Config(config) => match config.command {
-            ConfigCommand::Show(args) => config::show(&ctx, args),
-            ConfigCommand::Path => config::path(&ctx.global, &ctx.console),
+            ConfigCommand::Show(args) => config::show(ctx, args),
+            ConfigCommand::Path => unreachable!("run without settings"),
         },
-        Command::Plugins(args) => plugins::run(&ctx, args),
-        Command::Completions(args) => completions::run(&ctx, args),
-        Command::Help(_) => unreachable!("handled above"),
-        Command::External(args) => external::dispatch(&ctx, Level::Top, &args),
+        Command::Plugins(args) => plugins::run(ctx, args),
+        Command::External(args) => external::dispatch(ctx, Level::Top, &args),
+        Command::Help(_) | Command::Completions(_) => unreachable!("run without settings"),
     }
 }
 
