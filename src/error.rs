@@ -142,6 +142,14 @@ fn io_hint(err: &std::io::Error) -> &'static str {
         _ if err.raw_os_error() == Some(nix::libc::EROFS) => {
             "\nThe file system is read-only. The previous state is intact."
         }
+        _ if err.raw_os_error() == Some(nix::libc::EISDIR) => {
+            "\nThat is a directory: state.file (--state-file, MAMFAST_STATE_FILE) must name the \
+             state file itself, e.g. DIR/processed.json."
+        }
+        _ if err.raw_os_error() == Some(nix::libc::ENOLCK) => {
+            "\nThis file system cannot lock files (NFS without its lock service?): keep the state \
+             file on a local disk. The previous state is intact."
+        }
         _ => "\nThe previous state is intact.",
     }
 }
