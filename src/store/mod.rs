@@ -739,20 +739,14 @@ impl Store {
         parse: Parse,
         f: impl FnOnce(&mut State) -> Result<Outcome<T>>,
     ) -> Result<T> {
-        self.check_env()?;
         if self.options.dry_run {
-            let _lock = self.lock_for_read()?;
-            let paths = self.paths()?;
-            self.check_network(&paths);
-            let found = self.load_chain(&paths, parse)?;
-            if matches!(found.loaded.source, Source::Backup { .. }) {
-                self.notify_in_memory(&paths, &found, "dry run".into());
-            }
-            let mut state = found.loaded.state;
+            // Loaded as a read loads in a dry run (shared lock, nothing repaired), and kept.
+            let mut state = self.read_with(parse)?.state;
             return Ok(match f(&mut state)? {
                 Outcome::Changed(t) | Outcome::Unchanged(t) => t,
             });
         }
+        self.check_env()?;
 
         let given_dir = parent_dir(&self.path);
         fs::create_dir_all(&given_dir)
