@@ -92,7 +92,8 @@ fn a_missing_directory_reads_as_empty_and_is_created_by_a_write() {
         names(&dir.path().join("a/b")),
         ["processed.json", "processed.json.lock"]
     );
-    assert!(notices.lock().unwrap().is_empty());
+    // The one notice: the read said the state file did not exist yet.
+    assert_eq!(*notices.lock().unwrap(), [Notice::StateMissing(path)]);
 }
 
 #[test]

@@ -120,6 +120,9 @@ pub enum Notice {
     ReadWithoutLock { lock_file: PathBuf, reason: String },
     /// A temp file left by an interrupted write was removed.
     StaleTempRemoved(PathBuf),
+    /// A read found no state file (nor backup): the state is empty. Said so that a mistyped
+    /// path does not pass for an empty state.
+    StateMissing(PathBuf),
 }
 
 impl fmt::Display for Notice {
@@ -185,6 +188,11 @@ impl fmt::Display for Notice {
                 f,
                 "reading without a lock: cannot open {} ({reason})",
                 lock_file.display()
+            ),
+            Notice::StateMissing(path) => write!(
+                f,
+                "{} does not exist yet: the state is empty",
+                path.display()
             ),
             Notice::StaleTempRemoved(path) => write!(
                 f,
@@ -695,6 +703,9 @@ impl Store {
         let paths = self.paths()?;
         self.check_network(&paths);
         let found = self.load_chain(&paths, parse)?;
+        if found.loaded.source == Source::Missing {
+            (self.notify)(&Notice::StateMissing(self.path.clone()));
+        }
         if !matches!(found.loaded.source, Source::Backup { .. }) {
             return Ok(found.loaded);
         }

@@ -10,7 +10,6 @@ use super::{or_dash, recency, short_time};
 use crate::cli::Ctx;
 use crate::error::Result;
 use crate::state::{FailedEntry, ProcessedEntry, State};
-use crate::store::Source;
 
 /// Entries shown per kind when --limit is not given.
 const DEFAULT_LIMIT: usize = 20;
@@ -32,16 +31,7 @@ pub struct ListArgs {
 }
 
 pub fn run(ctx: &Ctx, args: ListArgs) -> Result<i32> {
-    let store = ctx.store();
-    let loaded = store.read_loaded()?;
-    if loaded.source == Source::Missing {
-        // An empty list from a mistyped path looks like an empty state: say which file it was.
-        ctx.console.info(format!(
-            "{} does not exist yet: the state is empty",
-            store.path().display()
-        ));
-    }
-    let state = loaded.state;
+    let state = ctx.store().read()?;
     let show_processed = !args.failed;
     let show_failed = !args.processed;
     let processed = recent_processed(&state);
