@@ -7,6 +7,7 @@
 use std::path::Path;
 
 use chrono::{DateTime, FixedOffset};
+use serde::Serialize;
 
 use super::model::{Checkpoints, FailedEntry, ProcessedEntry, Stage, State};
 use super::status::Status;
@@ -312,14 +313,15 @@ pub fn required_paths(status: &Status) -> &'static [&'static str] {
     }
 }
 
-/// A processed entry whose required-for-status paths are gone.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A processed entry whose required-for-status paths are gone. Serialized with its fields in
+/// sorted order, as `state prune --json` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StaleEntry {
     pub id: String,
-    pub title: Option<String>,
-    pub status: Status,
     /// The fields whose paths are missing.
     pub missing: Vec<&'static str>,
+    pub status: Status,
+    pub title: Option<String>,
 }
 
 /// Entries whose recorded required paths no longer exist. A path that was never recorded is
@@ -351,12 +353,13 @@ pub fn find_stale_entries(state: &State, exists: impl Fn(&Path) -> bool) -> Vec<
     stale
 }
 
-/// A failed entry whose last failure is older than the TTL.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A failed entry whose last failure is older than the TTL. Serialized with its fields in
+/// sorted order, as `state prune --json` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ExpiredFailed {
+    pub failed_at: String,
     pub id: String,
     pub title: Option<String>,
-    pub failed_at: String,
 }
 
 /// Failed entries whose `failed_at` is more than `ttl` before `now`. Entries without a

@@ -27,21 +27,6 @@ pub struct PruneArgs {
 }
 
 #[derive(Serialize)]
-struct StaleJson<'a> {
-    id: &'a str,
-    missing: &'a [&'static str],
-    status: String,
-    title: Option<&'a str>,
-}
-
-#[derive(Serialize)]
-struct ExpiredJson<'a> {
-    failed_at: &'a str,
-    id: &'a str,
-    title: Option<&'a str>,
-}
-
-#[derive(Serialize)]
 struct Removed {
     failed: usize,
     processed: usize,
@@ -50,9 +35,9 @@ struct Removed {
 #[derive(Serialize)]
 struct PruneJson<'a> {
     dry_run: bool,
-    expired_failed: Vec<ExpiredJson<'a>>,
+    expired_failed: &'a [ExpiredFailed],
     removed: Removed,
-    stale: Vec<StaleJson<'a>>,
+    stale: &'a [StaleEntry],
 }
 
 pub fn run(ctx: &Ctx, args: PruneArgs) -> Result<i32> {
@@ -106,27 +91,12 @@ fn report(
         let removed = |n: usize| if dry_run { 0 } else { n };
         ctx.console.json(&PruneJson {
             dry_run,
-            expired_failed: expired
-                .iter()
-                .map(|e| ExpiredJson {
-                    failed_at: &e.failed_at,
-                    id: &e.id,
-                    title: e.title.as_deref(),
-                })
-                .collect(),
+            expired_failed: expired,
             removed: Removed {
                 failed: removed(expired.len()),
                 processed: removed(stale.len()),
             },
-            stale: stale
-                .iter()
-                .map(|s| StaleJson {
-                    id: &s.id,
-                    missing: &s.missing,
-                    status: s.status.to_string(),
-                    title: s.title.as_deref(),
-                })
-                .collect(),
+            stale,
         });
         return;
     }
