@@ -435,6 +435,15 @@ impl ProcessedEntry {
     pub fn checkpoint(&self, stage: Stage) -> Option<&str> {
         self.checkpoints.as_ref().and_then(|c| c.get(stage))
     }
+
+    /// The path recorded in an artifact field (`staging_dir` or `torrent_path`).
+    pub fn artifact_path(&self, field: &str) -> Option<&str> {
+        match field {
+            "staging_dir" => self.staging_dir.as_deref(),
+            "torrent_path" => self.torrent_path.as_deref(),
+            _ => None,
+        }
+    }
 }
 
 impl FailedEntry {

@@ -264,11 +264,7 @@ pub fn skip_decision(
         return SkipDecision::NoCheckpoint;
     };
     if let Some(field) = stage_artifact(stage) {
-        let path = match field {
-            "staging_dir" => entry.staging_dir.as_deref(),
-            _ => entry.torrent_path.as_deref(),
-        };
-        match path {
+        match entry.artifact_path(field) {
             None => return SkipDecision::ArtifactUnknown { field },
             Some(path) if !exists(Path::new(path)) => {
                 return SkipDecision::ArtifactMissing {
@@ -334,10 +330,7 @@ pub fn find_stale_entries(state: &State, exists: impl Fn(&Path) -> bool) -> Vec<
             .iter()
             .copied()
             .filter(|field| {
-                let path = match *field {
-                    "staging_dir" => entry.staging_dir.as_deref(),
-                    _ => entry.torrent_path.as_deref(),
-                };
+                let path = entry.artifact_path(field);
                 path.is_some_and(|p| !exists(Path::new(p)))
             })
             .collect();

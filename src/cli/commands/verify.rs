@@ -10,7 +10,7 @@ use crate::cli::Ctx;
 use crate::error::{exit, Result};
 use crate::state::ops::find_stale_entries;
 use crate::state::time::parse_timestamp;
-use crate::state::{State, Status, CURRENT_VERSION};
+use crate::state::{Stage, State, Status, CURRENT_VERSION};
 use crate::store::{Source, Store, StoreOptions};
 
 #[derive(Debug, Args)]
@@ -150,12 +150,7 @@ fn check_content(state: &State, problems: &mut Vec<Problem>) {
         }
         let mut times = vec![("processed_at", entry.processed_at.as_deref())];
         if let Some(c) = &entry.checkpoints {
-            times.extend([
-                ("staged_at", c.staged_at.as_deref()),
-                ("metadata_at", c.metadata_at.as_deref()),
-                ("torrent_at", c.torrent_at.as_deref()),
-                ("uploaded_at", c.uploaded_at.as_deref()),
-            ]);
+            times.extend(Stage::ALL.map(|stage| (stage.key(), c.get(stage))));
         }
         for (key, value) in times {
             if let Some(text) = value.filter(|t| parse_timestamp(t).is_none()) {
