@@ -4,12 +4,13 @@ use std::cmp::Reverse;
 use std::collections::BTreeMap;
 
 use clap::Args;
+use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::{or_dash, recency, short_time};
 use crate::cli::Ctx;
 use crate::error::Result;
-use crate::state::{FailedEntry, ProcessedEntry, State};
+use crate::state::{Entries, FailedEntry, ProcessedEntry, State};
 
 /// Entries shown per kind when --limit is not given.
 const DEFAULT_LIMIT: usize = 20;
@@ -34,26 +35,27 @@ pub fn run(ctx: &Ctx, args: ListArgs) -> Result<i32> {
     let state = ctx.store().read()?;
     let show_processed = !args.failed;
     let show_failed = !args.processed;
-    let processed = recent_processed(&state);
-    let failed = recent_failed(&state);
 
     if args.json {
-        // References, not copies: a state of 100k entries is printed without cloning it.
-        let limit = args.limit.unwrap_or(usize::MAX);
+        // References, not copies: a state of 100k entries is printed without cloning it. The
+        // document is keyed by ID, so entries are sorted by time only to pick the `--limit`
+        // most recent.
         let doc = ListJson {
-            processed: show_processed.then(|| {
-                processed
-                    .iter()
+            processed: show_processed.then(|| match args.limit {
+                None => by_id(&state.processed),
+                Some(limit) => recent_processed(&state)
+                    .into_iter()
                     .take(limit)
-                    .map(|id| (*id, &state.processed[*id]))
-                    .collect()
+                    .map(|id| (id, &state.processed[id]))
+                    .collect(),
             }),
-            failed: show_failed.then(|| {
-                failed
-                    .iter()
+            failed: show_failed.then(|| match args.limit {
+                None => by_id(&state.failed),
+                Some(limit) => recent_failed(&state)
+                    .into_iter()
                     .take(limit)
-                    .map(|id| (*id, &state.failed[*id]))
-                    .collect()
+                    .map(|id| (id, &state.failed[id]))
+                    .collect(),
             }),
             stats: Stats {
                 failed: state.failed.len(),
@@ -75,8 +77,8 @@ pub fn run(ctx: &Ctx, args: ListArgs) -> Result<i32> {
             "\nProcessed ({}):\n",
             shown(limit, state.processed.len())
         ));
-        let rows = processed.iter().take(limit).map(|id| {
-            let e = &state.processed[*id];
+        let rows = recent_processed(&state).into_iter().take(limit).map(|id| {
+            let e = &state.processed[id];
             vec![
                 id.to_string(),
                 e.effective_status().to_string(),
@@ -93,8 +95,8 @@ pub fn run(ctx: &Ctx, args: ListArgs) -> Result<i32> {
             "\nFailed ({}):\n",
             shown(limit, state.failed.len())
         ));
-        let rows = failed.iter().take(limit).map(|id| {
-            let e = &state.failed[*id];
+        let rows = recent_failed(&state).into_iter().take(limit).map(|id| {
+            let e = &state.failed[id];
             vec![
                 id.to_string(),
                 e.retry_count.unwrap_or(0).to_string(),
@@ -134,6 +136,11 @@ fn shown(limit: usize, total: usize) -> String {
     } else {
         format!("most recent {limit} of {total}")
     }
+}
+
+/// Every entry, keyed by ID.
+fn by_id<T: DeserializeOwned>(entries: &Entries<T>) -> BTreeMap<&str, &T> {
+    entries.iter().map(|(id, e)| (id.as_str(), e)).collect()
 }
 
 /// Processed IDs, most recently processed first (then by ID).
