@@ -91,6 +91,27 @@ fn processed_entry<'a>(state: &'a mut State, id: &str, now: &str) -> &'a mut Pro
     })
 }
 
+/// The processed entry for `id` (created if new) moved to `status` (checked against the
+/// transition table unless `force`), with `fields` applied.
+fn record<'a>(
+    state: &'a mut State,
+    id: &str,
+    status: Status,
+    fields: &ReleaseFields,
+    now: &str,
+    force: bool,
+) -> Result<&'a mut ProcessedEntry> {
+    require_id(id)?;
+    if !force {
+        let current = state.processed.get(id).and_then(|e| e.status.as_ref());
+        validate_transition(id, current, &status)?;
+    }
+    let entry = processed_entry(state, id, now);
+    apply_fields(entry, fields);
+    entry.status = Some(status);
+    Ok(entry)
+}
+
 /// Records a finished release (status `COMPLETE` unless `fields.status`), `uploaded_at`
 /// set if it was not. Earlier checkpoints are kept (the Python tool wiped them). The release
 /// leaves `failed`.
@@ -101,15 +122,8 @@ pub fn mark_processed(
     now: &str,
     force: bool,
 ) -> Result<()> {
-    require_id(id)?;
     let status = fields.status.clone().unwrap_or(Status::Complete);
-    if !force {
-        let current = state.processed.get(id).and_then(|e| e.status.as_ref());
-        validate_transition(id, current, &status)?;
-    }
-    let entry = processed_entry(state, id, now);
-    apply_fields(entry, fields);
-    entry.status = Some(status);
+    let entry = record(state, id, status, fields, now, force)?;
     entry.processed_at = Some(now.to_string());
     entry.mark_all_present();
     let checkpoints = entry.checkpoints.get_or_insert_with(Checkpoints::default);
@@ -179,15 +193,8 @@ pub fn checkpoint_stage(
     now: &str,
     force: bool,
 ) -> Result<()> {
-    require_id(id)?;
     let status = fields.status.clone().unwrap_or_else(|| stage.status());
-    if !force {
-        let current = state.processed.get(id).and_then(|e| e.status.as_ref());
-        validate_transition(id, current, &status)?;
-    }
-    let entry = processed_entry(state, id, now);
-    apply_fields(entry, fields);
-    entry.status = Some(status);
+    let entry = record(state, id, status, fields, now, force)?;
     entry
         .checkpoints
         .get_or_insert_with(Checkpoints::default)
