@@ -44,8 +44,8 @@ pub use config::Settings;
 pub use error::{Error, Result};
 pub use state::{Checkpoints, Entries, FailedEntry, ProcessedEntry, Stage, State, Status};
 pub use store::{
-    Generation, Loaded, Notice, Outcome, PreviousMain, Restored, Source, Store, StoreOptions,
-    Summary,
+    Generation, Loaded, Notice, Outcome, OwnFile, PreviousMain, Restored, Source, Store,
+    StoreOptions, Summary,
 };
 
 #[doc(hidden)]

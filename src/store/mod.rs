@@ -236,6 +236,15 @@ impl Summary {
     }
 }
 
+/// A file of the store's, found by [`Store::own_file`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OwnFile {
+    /// The state file (symlinks resolved).
+    State(PathBuf),
+    /// A backup, a moved-aside corrupt file, the lock file or a temp file.
+    Other(PathBuf),
+}
+
 /// What [`Store::restore`] did (or, in a dry run, would do).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Restored {
@@ -677,6 +686,36 @@ impl Store {
                 PathBuf::from(name)
             }
         }
+    }
+
+    /// Which of the store's own files `path` is, under any name (links included): the state
+    /// file, a backup, a moved-aside corrupt file, the lock file or a temp file, all of which
+    /// only the store may write. `None` for any other file, or one that does not exist.
+    pub fn own_file(&self, path: &Path) -> Option<OwnFile> {
+        let given = fs::metadata(path).ok()?;
+        let paths = self.paths().ok()?;
+        let main_name = paths.name.as_encoded_bytes();
+        let ours = |name: &std::ffi::OsStr| {
+            name.as_encoded_bytes().starts_with(main_name)
+                || durable::temp_owner(name, &paths.name).is_some()
+        };
+        let mut files = vec![paths.target.clone()];
+        if let Ok(entries) = fs::read_dir(&paths.dir) {
+            files.extend(
+                entries
+                    .flatten()
+                    .filter(|e| ours(&e.file_name()))
+                    .map(|e| e.path()),
+            );
+        }
+        let found = files.into_iter().find(|file| {
+            fs::metadata(file).is_ok_and(|m| m.dev() == given.dev() && m.ino() == given.ino())
+        })?;
+        Some(if found == paths.target {
+            OwnFile::State(found)
+        } else {
+            OwnFile::Other(found)
+        })
     }
 
     /// The current state (see [`Store::read_loaded`]).

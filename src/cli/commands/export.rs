@@ -1,7 +1,6 @@
 //! `mamfast state export`: the whole state in the file's byte format, to stdout or a file.
 
 use std::io;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
@@ -9,6 +8,7 @@ use clap::Args;
 use crate::cli::Ctx;
 use crate::error::{Error, Result};
 use crate::store::format::write_state;
+use crate::store::{OwnFile, Store};
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {
@@ -20,7 +20,7 @@ pub struct ExportArgs {
 pub fn run(ctx: &Ctx, args: ExportArgs) -> Result<i32> {
     let store = ctx.store();
     if let Some(path) = &args.output {
-        refuse_state_files(path, store.path(), &store.backup_path(0))?;
+        refuse_state_files(path, &store)?;
     }
     // Entries are copied as the text they were read as: none needs parsing.
     let state = store.read_lazy()?;
@@ -59,42 +59,22 @@ pub fn run(ctx: &Ctx, args: ExportArgs) -> Result<i32> {
     Ok(0)
 }
 
-/// An export is a plain, unlocked write: it must never land on the state file or one of its
-/// backups (the same file under any name, through links included).
-/// `bak` is the first backup (`.bak`, beside the symlink-resolved state file); every file
-/// beside it whose name starts with its name is a backup too.
-fn refuse_state_files(output: &Path, state_file: &Path, bak: &Path) -> Result<()> {
-    let Ok(out) = std::fs::metadata(output) else {
-        return Ok(()); // a new file cannot be one of them
+/// An export is a plain, unlocked write: it must never land on the state file or another of
+/// the store's own files (the same file under any name, through links included).
+fn refuse_state_files(output: &Path, store: &Store) -> Result<()> {
+    let what = match store.own_file(output) {
+        None => return Ok(()),
+        Some(OwnFile::State(file)) => format!("the state file {}", file.display()),
+        Some(OwnFile::Other(file)) => format!(
+            "{}, a file of the state's (a backup, the lock or a kept corrupt file)",
+            file.display()
+        ),
     };
-    let same = |candidate: &Path| {
-        std::fs::metadata(candidate).is_ok_and(|m| m.dev() == out.dev() && m.ino() == out.ino())
-    };
-    let mut names = vec![state_file.to_path_buf()];
-    if let (Some(prefix), Some(dir)) = (bak.file_name(), bak.parent()) {
-        let prefix = prefix.as_encoded_bytes();
-        if let Ok(entries) = std::fs::read_dir(dir) {
-            names.extend(
-                entries
-                    .flatten()
-                    .filter(|e| e.file_name().as_encoded_bytes().starts_with(prefix))
-                    .map(|e| e.path()),
-            );
-        }
-    }
-    match names.into_iter().find(|p| same(p)) {
-        Some(p) => Err(Error::Usage(format!(
-            "--output {} is {}: export to another file (the state file is only written \
-             through mamfast's locked, durable writes)",
-            output.display(),
-            if p == state_file {
-                format!("the state file {}", state_file.display())
-            } else {
-                format!("the backup {}", p.display())
-            }
-        ))),
-        None => Ok(()),
-    }
+    Err(Error::Usage(format!(
+        "--output {} is {what}: export to another file (the state file is only written \
+         through mamfast's locked, durable writes)",
+        output.display(),
+    )))
 }
 
 #[cfg(test)]
@@ -105,18 +85,28 @@ mod tests {
     fn the_state_file_and_its_backups_are_refused_under_any_name() {
         let dir = tempfile::tempdir().unwrap();
         let state = dir.path().join("processed.json");
-        let bak = dir.path().join("processed.json.bak");
+        let store = Store::new(&state, crate::store::StoreOptions::default());
         std::fs::write(&state, "{}").unwrap();
         std::fs::write(dir.path().join("processed.json.bak.1"), "{}").unwrap();
+        std::fs::write(
+            dir.path().join("processed.json.corrupt-20261126T101530Z"),
+            "{",
+        )
+        .unwrap();
         std::fs::write(dir.path().join("other.json"), "{}").unwrap();
         std::os::unix::fs::symlink(&state, dir.path().join("link.json")).unwrap();
 
-        for refused in ["processed.json", "link.json", "processed.json.bak.1"] {
-            let err = refuse_state_files(&dir.path().join(refused), &state, &bak).unwrap_err();
+        for refused in [
+            "processed.json",
+            "link.json",
+            "processed.json.bak.1",
+            "processed.json.corrupt-20261126T101530Z",
+        ] {
+            let err = refuse_state_files(&dir.path().join(refused), &store).unwrap_err();
             assert_eq!(err.exit_code(), 2, "{refused}");
         }
         for allowed in ["other.json", "new.json"] {
-            refuse_state_files(&dir.path().join(allowed), &state, &bak).unwrap();
+            refuse_state_files(&dir.path().join(allowed), &store).unwrap();
         }
     }
 }
