@@ -24,7 +24,6 @@ pub struct Console {
     color: bool,
     quiet: bool,
     verbose: bool,
-    width: usize,
 }
 
 /// Width used when the terminal's cannot be found (cron, pipes) and `COLUMNS` is unset.
@@ -44,12 +43,7 @@ impl Console {
             color,
             quiet,
             verbose,
-            width: terminal_width(),
         }
-    }
-
-    pub fn quiet(&self) -> bool {
-        self.quiet
     }
 
     /// Something was done. Silent with `--quiet`.
@@ -112,7 +106,8 @@ impl Console {
         R: IntoIterator<Item = Vec<C>>,
         C: Into<String>,
     {
-        self.data(render_table(header, rows, self.width));
+        // The terminal is asked only here: most commands print no table.
+        self.data(render_table(header, rows, terminal_width()));
     }
 
     /// A table on stdout whose cells are never cut, however wide: for paths an operator must
