@@ -57,20 +57,6 @@ const ENV_VARS: [(&str, &str); 6] = [
 /// The flags that set configuration keys, and the key each one sets.
 const FLAGS: [(&str, &str); 2] = [("--state-file", "state.file"), ("--dry-run", "dry_run")];
 
-/// Every environment variable the configuration may read (for the UTF-8 check in [`Settings::load`]).
-const READ_VARS: [&str; 10] = [
-    "HOME",
-    "XDG_CONFIG_HOME",
-    "XDG_STATE_HOME",
-    "MAMFAST_CONFIG",
-    "MAMFAST_STATE_FILE",
-    "MAMFAST_BACKUP_DEPTH",
-    "MAMFAST_LOCK_TIMEOUT",
-    "MAMFAST_FAILED_TTL",
-    "MAMFAST_PLUGIN_DIRS",
-    "MAMFAST_DRY_RUN",
-];
-
 const DEFAULT_BACKUP_DEPTH: usize = 3;
 const DEFAULT_LOCK_TIMEOUT: &str = "30s";
 const DEFAULT_PLUGIN_DIR: &str = "~/.local/libexec/mamfast";
@@ -161,16 +147,30 @@ type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 impl Settings {
     /// Loads the configuration, reading the real process environment.
+    /// A variable that is set but not UTF-8 is an error (not taken for unset).
     pub fn load(overrides: &Overrides) -> Result<Settings> {
-        for var in READ_VARS {
-            if let Err(std::env::VarError::NotUnicode(value)) = std::env::var(var) {
-                return Err(Error::Config(format!(
-                    "{var} is not valid UTF-8 ({}): mamfast needs UTF-8 paths and values",
-                    value.to_string_lossy()
-                )));
+        // The first variable consulted that is not UTF-8; checked after the load, so that
+        // only the variables the load actually reads count.
+        let not_utf8 = std::cell::RefCell::new(None);
+        let env = |name: &str| match std::env::var(name) {
+            Ok(value) => Some(value),
+            Err(std::env::VarError::NotPresent) => None,
+            Err(std::env::VarError::NotUnicode(value)) => {
+                not_utf8
+                    .borrow_mut()
+                    .get_or_insert((name.to_string(), value));
+                None
             }
+        };
+        let loaded = Self::load_with_env(overrides, &env);
+        if let Some((var, value)) = not_utf8.into_inner() {
+            return Err(Error::Config(format!(
+                "{var} is not valid UTF-8 ({}): mamfast needs UTF-8 paths and values. Set {var} \
+                 to a UTF-8 value, or unset it.",
+                value.to_string_lossy()
+            )));
         }
-        Self::load_with_env(overrides, &|name| std::env::var(name).ok())
+        loaded
     }
 
     /// Loads the configuration with the environment looked up through `env` (`HOME`, `XDG_*` and

@@ -715,3 +715,23 @@ fn the_example_documents_every_key_and_its_commented_lines_are_valid() {
     );
     assert_eq!(s.failed_ttl, Some(Duration::from_secs(30 * 86400)));
 }
+
+#[test]
+fn a_variable_that_is_not_utf8_is_a_config_error_naming_it() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mamfast"))
+        .args(["state", "list", "--state-file"])
+        .arg(dir.path().join("processed.json"))
+        .env("MAMFAST_CONFIG", "")
+        .env("MAMFAST_FAILED_TTL", std::ffi::OsStr::from_bytes(b"3\xffd"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "{stderr}");
+    assert!(
+        stderr.contains("MAMFAST_FAILED_TTL is not valid UTF-8")
+            && stderr.contains("Set MAMFAST_FAILED_TTL to a UTF-8 value, or unset it"),
+        "{stderr}"
+    );
+}
