@@ -421,13 +421,19 @@ impl Paths {
 
     /// `.bak` for generation 0, `.bak.N` after.
     pub(crate) fn backup(&self, generation: usize) -> PathBuf {
-        let mut name = self.name.clone();
-        match generation {
-            0 => name.push(".bak"),
-            n => name.push(format!(".bak.{n}")),
-        }
-        self.dir.join(name)
+        backup_path_of(&self.dir.join(&self.name), generation)
     }
+}
+
+/// The backup `generation` of the state file at `path`: `<path>.bak`, then `<path>.bak.N`
+/// (the names the Python tool reads too).
+fn backup_path_of(path: &Path, generation: usize) -> PathBuf {
+    let mut name = path.as_os_str().to_os_string();
+    match generation {
+        0 => name.push(".bak"),
+        n => name.push(format!(".bak.{n}")),
+    }
+    PathBuf::from(name)
 }
 
 fn parent_dir(path: &Path) -> PathBuf {
@@ -677,14 +683,7 @@ impl Store {
     pub fn backup_path(&self, generation: usize) -> PathBuf {
         match Paths::resolve(&self.path) {
             Ok(paths) => paths.backup(generation),
-            Err(_) => {
-                let mut name = self.path.clone().into_os_string();
-                match generation {
-                    0 => name.push(".bak"),
-                    n => name.push(format!(".bak.{n}")),
-                }
-                PathBuf::from(name)
-            }
+            Err(_) => backup_path_of(&self.path, generation),
         }
     }
 
