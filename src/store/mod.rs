@@ -568,6 +568,20 @@ impl MainState {
             _ => MISSING,
         }
     }
+
+    /// What becomes of this main file when another replaces it: a clean one becomes `.bak`
+    /// (with `backup_depth` above 0), a corrupt one is moved aside (never deleted).
+    fn fate(&self, paths: &Paths, backup_depth: usize) -> OldMain {
+        match self {
+            MainState::Clean if backup_depth > 0 => OldMain::Rotate {
+                depth: backup_depth,
+            },
+            MainState::Corrupt(_) => {
+                OldMain::Quarantine(backups::corrupt_path(paths, chrono::Utc::now()))
+            }
+            _ => OldMain::Discard,
+        }
+    }
 }
 
 /// The result of the recovery chain, before anything on disk is repaired.
@@ -922,15 +936,7 @@ impl Store {
             Probe::Missing => MainState::Missing,
             Probe::Invalid(reason) => MainState::Corrupt(reason),
         };
-        let old = match &main {
-            MainState::Clean if self.options.backup_depth > 0 => OldMain::Rotate {
-                depth: self.options.backup_depth,
-            },
-            MainState::Corrupt(_) => {
-                OldMain::Quarantine(backups::corrupt_path(&paths, chrono::Utc::now()))
-            }
-            _ => OldMain::Discard,
-        };
+        let old = main.fate(&paths, self.options.backup_depth);
         let restored = Restored {
             backup: chosen,
             summary,
@@ -1118,13 +1124,9 @@ impl Store {
         else {
             return Ok(found.loaded);
         };
-        let (old, reason) = match &found.main {
-            MainState::Corrupt(reason) => (
-                OldMain::Quarantine(backups::corrupt_path(paths, chrono::Utc::now())),
-                reason.clone(),
-            ),
-            _ => (OldMain::Discard, MISSING.to_string()),
-        };
+        // The backup's copy is no generation of its own: nothing rotates.
+        let old = found.main.fate(paths, 0);
+        let reason = found.main.reason().to_string();
         durable::commit(paths, &self.faults, old.clone(), Some(*mode), &mut |w| {
             w.write_all(bytes)
         })?;
