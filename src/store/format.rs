@@ -645,7 +645,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    /// A state in the canonical layout, large enough to be split: IDs that need escapes and
+    /// A state in the canonical layout, large enough for two threads: IDs that need escapes and
     /// non-ASCII, unknown keys at every level (with floats, big integers, nested values),
     /// legacy entries with missing and null keys.
     fn sample(entries: usize) -> State {
