@@ -5,6 +5,7 @@ pub mod migrate;
 pub mod model;
 pub mod ops;
 pub mod status;
+pub mod stored_path;
 pub mod time;
 
 pub use entries::Entries;

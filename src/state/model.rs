@@ -436,13 +436,15 @@ impl ProcessedEntry {
         self.checkpoints.as_ref().and_then(|c| c.get(stage))
     }
 
-    /// The path recorded in an artifact field (`staging_dir` or `torrent_path`).
+    /// The path recorded in an artifact field (`staging_dir` or `torrent_path`); an empty one
+    /// is no path, as for the Python tool.
     pub fn artifact_path(&self, field: &str) -> Option<&str> {
-        match field {
+        let value = match field {
             "staging_dir" => self.staging_dir.as_deref(),
             "torrent_path" => self.torrent_path.as_deref(),
             _ => None,
-        }
+        };
+        super::stored_path::recorded(value)
     }
 }
 

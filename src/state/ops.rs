@@ -167,7 +167,8 @@ pub fn mark_failed(
     entry.failed_at = Some(now.to_string());
     entry.error = Some(error.to_string());
     entry.error_type = error_type.map(str::to_string);
-    entry.retry_count = Some(entry.retry_count.unwrap_or(0) + 1);
+    // At the largest count a failure is still recorded; the count stays there, never wraps.
+    entry.retry_count = Some(entry.retry_count.unwrap_or(0).saturating_add(1));
     for key in [
         "asin",
         "title",

@@ -8,6 +8,7 @@ use clap::Args;
 use crate::cli::Ctx;
 use crate::error::{Error, Result};
 use crate::state::ops::{self, ReleaseFields};
+use crate::state::stored_path::python_path;
 use crate::state::Status;
 use crate::store::Outcome;
 
@@ -53,8 +54,8 @@ impl ProcessedFields {
             asin: self.names.asin.clone(),
             title: self.names.title.clone(),
             author: self.names.author.clone(),
-            staging_dir: absolute(self.staging_dir.as_ref())?,
-            torrent_path: absolute(self.torrent_path.as_ref())?,
+            staging_dir: absolute(self.staging_dir.as_ref(), "--staging-dir")?,
+            torrent_path: absolute(self.torrent_path.as_ref(), "--torrent-path")?,
             source_dir: None,
             infohash: self.infohash.clone(),
             status: self.status.clone(),
@@ -70,14 +71,33 @@ pub fn parse_status(text: &str) -> std::result::Result<Status, String> {
     })
 }
 
-/// Paths are stored absolute, resolved against the current directory.
-pub fn absolute(path: Option<&PathBuf>) -> Result<Option<String>> {
-    path.map(|p| {
-        std::path::absolute(p)
-            .map(|abs| abs.to_string_lossy().into_owned())
-            .map_err(|e| Error::Usage(format!("cannot make {} absolute: {e}", p.display())))
-    })
-    .transpose()
+/// Paths are stored absolute, resolved against the current directory, and spelled as the
+/// Python tool spells them (`str(Path(p).absolute())`: no trailing slash). The file holds
+/// text, so a path that is not UTF-8 cannot be recorded: storing it altered would name
+/// another path, which `should-skip` and `prune` would then find missing.
+pub fn absolute(path: Option<&PathBuf>, option: &str) -> Result<Option<String>> {
+    let Some(path) = path else { return Ok(None) };
+    let not_utf8 = |what: &str, shown: &std::path::Path| {
+        Error::Usage(format!(
+            "{option}: {what} {shown:?} is not valid UTF-8, and processed.json can only \
+             record text; rename it to a UTF-8 name (or run from a directory whose path is \
+             UTF-8)"
+        ))
+    };
+    let text = path.to_str().ok_or_else(|| not_utf8("the path", path))?;
+    if path.is_absolute() {
+        return Ok(Some(python_path(text)));
+    }
+    let cwd = std::env::current_dir().map_err(|e| {
+        Error::Usage(format!(
+            "{option}: cannot make {path:?} absolute, as the current directory cannot be \
+             read ({e}); give an absolute path"
+        ))
+    })?;
+    let cwd = cwd
+        .to_str()
+        .ok_or_else(|| not_utf8("the current directory", &cwd))?;
+    Ok(Some(python_path(&format!("{cwd}/{text}"))))
 }
 
 #[derive(Debug, Args)]
@@ -129,7 +149,7 @@ pub fn run_failed(ctx: &Ctx, args: MarkFailedArgs) -> Result<i32> {
         asin: args.names.asin.clone(),
         title: args.names.title.clone(),
         author: args.names.author.clone(),
-        source_dir: absolute(args.source_dir.as_ref())?,
+        source_dir: absolute(args.source_dir.as_ref(), "--source-dir")?,
         ..ReleaseFields::default()
     };
     let now = ctx.now_text()?;

@@ -22,11 +22,13 @@ use std::ffi::OsString;
 use std::path::Path;
 
 use chrono::{DateTime, FixedOffset};
+use nix::errno::Errno;
 
 use super::output::Console;
 use super::plugins::{self as external, Level};
 use super::{Cli, Command, ConfigArgs, ConfigCommand, Ctx, StateArgs, StateCommand};
 use crate::error::Result;
+use crate::state::stored_path::python_path;
 use crate::state::time::parse_timestamp;
 
 /// Reads a release ID for a command that records one: an empty ID (an unset shell variable,
@@ -96,9 +98,21 @@ fn run_with_settings(ctx: &Ctx, command: Command) -> Result<i32> {
     }
 }
 
-/// Whether a recorded path still exists (the one place commands ask the file system).
+/// Whether a recorded path still exists (the one place commands ask the file system), read
+/// as the Python tool reads it (`Path(p).exists()`: a trailing slash does not make a file
+/// missing). A path that cannot be checked (no permission to search a directory on the way,
+/// say) is not called missing: `prune` would otherwise remove a release that is still there.
 pub(crate) fn path_exists(path: &Path) -> bool {
-    path.exists()
+    let normalized = path.to_str().map(python_path);
+    let path = normalized.as_deref().map_or(path, Path::new);
+    match path.try_exists() {
+        Ok(exists) => exists,
+        // The errors Python's `Path.exists()` takes for "no" (3.11's `_IGNORED_ERRNOS`).
+        Err(e) => !matches!(
+            e.raw_os_error().map(Errno::from_raw),
+            Some(Errno::ENOENT | Errno::ENOTDIR | Errno::EBADF | Errno::ELOOP)
+        ),
+    }
 }
 
 /// A stored timestamp for a table: `2026-11-26 09:09` in its own offset, or as stored.
