@@ -4,3 +4,4 @@
 
 #[path = "../store_support/mod.rs"]
 mod store_support;
+mod text;

@@ -55,7 +55,7 @@ pub fn run(ctx: &Ctx, args: PluginsArgs) -> Result<i32> {
                 runs: p.runs(),
             })
             .collect();
-        ctx.console.json(&docs);
+        ctx.console.json(&docs)?;
         return Ok(0);
     }
 
@@ -76,7 +76,7 @@ pub fn run(ctx: &Ctx, args: PluginsArgs) -> Result<i32> {
         ]
     });
     ctx.console
-        .table_uncut(&["NAME", "COMMAND", "NOTE", "PATH"], rows);
+        .table_uncut(&["NAME", "COMMAND", "NOTE", "PATH"], rows)?;
     for p in &plugins {
         if let Some(warning) = warning(p) {
             ctx.console.warn(warning);
