@@ -27,7 +27,7 @@ fn with_plugins(state: &Path, dirs: &str, cwd: &Path) -> Command {
 /// Hostile plugin names: shell code, a space, a quote, an escape sequence, a newline.
 const HOSTILE: [&str; 5] = [
     "mamfast-x$(touch${IFS}PWNED)",
-    "mamfast-a b",
+    "mamfast-sp ace",
     "mamfast-state-q'z",
     "mamfast-e\x1b]0;title\x07",
     "mamfast-state-n\nl",
@@ -54,7 +54,7 @@ fn hostile_plugin_names_stay_out_of_every_completion_script() {
         let cmd = with_plugins(&state, dir.to_str().unwrap(), &work);
         let out = run(cmd, ["completions", shell]);
         out.expect_code(0, shell);
-        for bad in ["PWNED", "a b", "q'z", "\x1b", "n\nl"] {
+        for bad in ["PWNED", "sp ace", "q'z", "\x1b", "n\nl"] {
             assert!(!out.stdout.contains(bad), "{shell} script holds {bad:?}");
         }
         assert!(
@@ -67,7 +67,12 @@ fn hostile_plugin_names_stay_out_of_every_completion_script() {
             let parsed = Command::new("bash").arg("-n").arg(&file).status().unwrap();
             assert!(parsed.success(), "bash -n rejects the script");
             // TAB after `mamfast ` and after `mamfast state `, in a directory an attacker chose.
-            for line in ["mamfast ", "mamfast state ", "mamfast x"] {
+            for line in [
+                "mamfast ",
+                "mamfast state ",
+                "mamfast x ",
+                "mamfast state y ",
+            ] {
                 let words = line.split(' ').collect::<Vec<_>>();
                 let program = format!(
                     "source {file}; COMP_WORDS=({words}); COMP_CWORD={cword}; \
@@ -111,7 +116,7 @@ fn unsafe_plugin_names_are_listed_with_why_and_refused_by_name() {
     assert!(!out.stdout.contains('\x1b') && !out.stderr.contains('\x1b'));
     assert!(out.stdout.contains("unsafe name"), "{out:#?}");
     assert!(
-        out.stderr.contains("mamfast-a b") && out.stderr.contains("A-Z a-z 0-9 . _ + -"),
+        out.stderr.contains("mamfast-sp ace") && out.stderr.contains("A-Z a-z 0-9 . _ + -"),
         "the warning names the file and the safe set: {out:#?}"
     );
     assert!(
@@ -129,7 +134,7 @@ fn unsafe_plugin_names_are_listed_with_why_and_refused_by_name() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|d| d["name"] == "a b")
+        .find(|d| d["name"] == "sp ace")
         .expect("the unsafe name is listed");
     assert_eq!(bad["runs"], false);
     assert!(
@@ -143,7 +148,7 @@ fn unsafe_plugin_names_are_listed_with_why_and_refused_by_name() {
         .iter()
         .any(|d| d["name"] == "e\u{1b}]0;title\u{7}"));
 
-    let out = run(with_plugins(&state, dirs, root.path()), ["a b"]);
+    let out = run(with_plugins(&state, dirs, root.path()), ["sp ace"]);
     out.expect_code(2, "an unsafe name is refused");
     assert!(out.stderr.contains("A-Z a-z 0-9 . _ + -"), "{out:#?}");
     assert!(!root.path().join("PWNED").exists());
