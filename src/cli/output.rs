@@ -386,6 +386,22 @@ mod tests {
     }
 
     #[test]
+    fn control_characters_are_escaped_and_a_cut_never_splits_an_escape() {
+        assert_eq!(escape("a\u{1b}[2Jb\r\u{202e}"), "a\\u{1b}[2Jb\\r\\u{202e}");
+        assert_eq!(escape_lines("one\ntwo\u{7}"), "one\ntwo\\u{7}");
+        assert!(matches!(escape("plain é 転"), Cow::Borrowed(_)));
+        for width in 4..12 {
+            let cut = fit("ab\u{1b}]0;x", width);
+            assert!(!cut.contains('\u{1b}'), "{cut}");
+            let head = cut.trim_end_matches('…');
+            assert!(
+                head == "ab" || head.starts_with("ab\\u{1b}"),
+                "{width}: {cut}"
+            );
+        }
+    }
+
+    #[test]
     fn a_table_with_no_rows_is_just_the_header() {
         let text = render_table::<Vec<Vec<String>>, String>(&["ID"], vec![], 80);
         assert_eq!(text.trim(), "ID");
