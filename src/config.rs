@@ -847,6 +847,16 @@ impl Resolver<'_> {
         }
         let mut out = Vec::new();
         for item in items {
+            // A relative plugin directory from the environment would follow the current
+            // directory (`MAMFAST_PLUGIN_DIRS=.`): kept relative, so the plugin search skips
+            // it with a warning, as it skips relative `PATH` entries. A config file's relative
+            // entries stay relative to that file.
+            if let (false, Value::String(_, text)) = (matches!(origin, Origin::File(_)), item) {
+                if !text.is_empty() && !text.starts_with('~') && Path::new(text).is_relative() {
+                    out.push(PathBuf::from(text));
+                    continue;
+                }
+            }
             out.push(self.path(key, origin, item)?);
         }
         Some(out)

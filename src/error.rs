@@ -81,6 +81,16 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// Data could not be written to standard output (exit 74): the output is incomplete.
+    /// A reader that went away (a broken pipe) is not this error: it stays quiet.
+    #[error(
+        "could not write to standard output: {source}\n\
+         The output is incomplete. {hint}",
+        source = .0,
+        hint = stdout_hint(.0)
+    )]
+    Stdout(#[source] std::io::Error),
+
     /// Another process held the lock longer than `state.lock_timeout` (exit 75).
     #[error(
         "could not lock {lock_file} within {}: held by {}\n\
@@ -114,7 +124,7 @@ impl Error {
             | Error::IllegalTransition { .. }
             | Error::Data(_) => exit::DATAERR,
             Error::CannotCreate { .. } => exit::CANTCREAT,
-            Error::Io { .. } => exit::IOERR,
+            Error::Io { .. } | Error::Stdout(_) => exit::IOERR,
             Error::LockTimeout { .. } => exit::TEMPFAIL,
             Error::Config(_) => exit::CONFIG,
             Error::PluginExec(_) => exit::CANNOT_EXECUTE,
@@ -151,6 +161,16 @@ fn io_hint(err: &std::io::Error) -> &'static str {
              file on a local disk. The previous state is intact."
         }
         _ => "\nThe previous state is intact.",
+    }
+}
+
+fn stdout_hint(err: &std::io::Error) -> &'static str {
+    match err.raw_os_error() {
+        Some(nix::libc::ENOSPC) => {
+            "The disk it goes to is full: free some space, or send the output elsewhere, \
+             and run the command again."
+        }
+        _ => "Check where standard output goes (a file, a device, a pipe), and run the command again.",
     }
 }
 

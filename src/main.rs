@@ -2,7 +2,7 @@
 
 use clap::Parser;
 
-use mamfast::cli::output::Console;
+use mamfast::cli::output::{print_clap, ColorChoice, Console};
 use mamfast::cli::{commands, plugins, Cli};
 
 fn main() {
@@ -12,8 +12,14 @@ fn main() {
             // clap prints help and version with exit 0, usage errors with exit 2. Help lists
             // the plugins found (the only path besides `plugins` that scans directories).
             let err = plugins::help_with_plugins(err);
-            let _ = err.print();
-            std::process::exit(err.exit_code());
+            let code = match print_clap(&err) {
+                Ok(()) => err.exit_code(),
+                Err(failed) => {
+                    Console::new(ColorChoice::Auto, false, false).error(failed.to_string());
+                    failed.exit_code()
+                }
+            };
+            std::process::exit(code);
         }
     };
     let console = Console::new(cli.global.color, cli.global.quiet, cli.global.verbose);

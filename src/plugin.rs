@@ -58,5 +58,9 @@ pub fn run(main: impl FnOnce() -> Result<i32>) -> ! {
 }
 
 fn report(err: &Error) {
-    eprintln!("error: {err}");
+    // The error may quote the state file's text: escaped as mamfast's own messages are.
+    eprintln!(
+        "error: {}",
+        crate::cli::output::escape_lines(&err.to_string())
+    );
 }

@@ -291,10 +291,12 @@ fn environment_and_flag_paths_resolve_against_the_current_directory() {
     });
     assert_eq!(s.state_file, cwd.join("state.json"));
 
-    sb.set("MAMFAST_PLUGIN_DIRS", "rel");
+    // Except a plugin directory: resolved against the current directory it would run
+    // whatever is there, so it stays relative and the plugin search skips it with a warning.
+    sb.set("MAMFAST_PLUGIN_DIRS", "rel:/abs");
     assert_eq!(
         sb.load_ok(&Overrides::default()).plugin_dirs,
-        [cwd.join("rel")]
+        [PathBuf::from("rel"), PathBuf::from("/abs")]
     );
 }
 

@@ -1,6 +1,11 @@
 //! The console: every line a command prints goes through here. Data goes to stdout (tables,
 //! `--json` documents, exports); messages go to stderr (success / info / warning / error).
+//!
+//! Text from outside (IDs, titles, errors, file names) may hold terminal escapes: every human
+//! line is passed through [`escape`] (or [`escape_lines`]) here, once; `--json` and `export`
+//! keep the exact value.
 
+use std::borrow::Cow;
 use std::io::{self, IsTerminal, Write};
 
 use serde::Serialize;
@@ -8,7 +13,78 @@ use tabled::builder::Builder;
 use tabled::settings::Style;
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
+use crate::error::{Error, Result};
 use crate::store::format::write_python_json;
+
+/// Whether `c` must not reach a terminal as it is: C0 and C1 controls and DEL (escape
+/// sequences, carriage return, bell), the line and paragraph separators, and the bidi controls
+/// that make text read in another order than it is stored.
+fn is_unsafe(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+        )
+}
+
+/// How an unsafe character is shown: `\n`, `\r`, `\t`, else `\u{1b}` (as Rust writes it).
+fn escaped(c: char) -> Option<String> {
+    if !is_unsafe(c) {
+        return None;
+    }
+    Some(match c {
+        '\n' => "\\n".into(),
+        '\r' => "\\r".into(),
+        '\t' => "\\t".into(),
+        _ => c.escape_unicode().to_string(),
+    })
+}
+
+/// `text` safe for a terminal: every control character (newlines included) written as an
+/// escape, e.g. ESC as `\u{1b}`. Text with nothing to escape is returned as it is.
+pub fn escape(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(is_unsafe) {
+        return text.into();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match escaped(c) {
+            Some(e) => out.push_str(&e),
+            None => out.push(c),
+        }
+    }
+    out.into()
+}
+
+/// [`escape`] line by line: the newlines of a message of several lines are kept.
+pub fn escape_lines(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(|c| c != '\n' && is_unsafe(c)) {
+        return text.into();
+    }
+    let lines: Vec<Cow<str>> = text.split('\n').map(escape).collect();
+    lines.join("\n").into()
+}
+
+/// The result of writing data to stdout, as a command's result: a reader that went away
+/// (`| head`) is not an error and stays quiet; anything else (a full disk, a closed file) is,
+/// because the output is incomplete.
+pub fn stdout_written(result: io::Result<()>) -> Result<()> {
+    match result {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(Error::Stdout(e)),
+        Ok(()) => Ok(()),
+    }
+}
+
+/// Prints clap's help, version or usage error. Help and version are data on stdout and are
+/// checked as data; a usage error goes to stderr, where a failure cannot be reported anyway.
+pub fn print_clap(err: &clap::Error) -> Result<()> {
+    let printed = err.print();
+    if err.use_stderr() {
+        return Ok(());
+    }
+    stdout_written(printed.and_then(|()| io::stdout().flush()))
+}
 
 /// When to colour messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -78,6 +154,7 @@ impl Console {
     }
 
     fn message(&self, ansi: &str, label: &str, msg: &str) {
+        let msg = escape_lines(msg);
         let mut err = io::stderr().lock();
         let _ = if self.color && !ansi.is_empty() {
             writeln!(err, "\x1b[{ansi}m{label}{msg}\x1b[0m")
@@ -86,38 +163,46 @@ impl Console {
         };
     }
 
-    /// Data for stdout, printed as given.
-    pub fn data(&self, text: impl AsRef<str>) {
-        let mut out = io::stdout().lock();
-        let _ = out.write_all(text.as_ref().as_bytes());
-        let _ = out.flush();
+    /// Human text for stdout, its lines kept and every other control character escaped.
+    pub fn data(&self, text: impl AsRef<str>) -> Result<()> {
+        self.raw(escape_lines(text.as_ref()).as_bytes())
     }
 
-    /// One JSON document on stdout, in the state file's own format, and a newline.
-    pub fn json<T: Serialize + ?Sized>(&self, value: &T) {
+    /// Bytes for stdout exactly as given (exports, JSON, completion scripts).
+    pub fn raw(&self, bytes: &[u8]) -> Result<()> {
         let mut out = io::stdout().lock();
-        let _ = write_python_json(&mut out, value).and_then(|_| out.write_all(b"\n"));
-        let _ = out.flush();
+        stdout_written(out.write_all(bytes).and_then(|()| out.flush()))
+    }
+
+    /// One JSON document on stdout, in the state file's own format, and a newline: exact
+    /// values, escaped only as JSON escapes them.
+    pub fn json<T: Serialize + ?Sized>(&self, value: &T) -> Result<()> {
+        let mut out = io::stdout().lock();
+        stdout_written(
+            write_python_json(&mut out, value)
+                .and_then(|_| out.write_all(b"\n"))
+                .and_then(|()| out.flush()),
+        )
     }
 
     /// A table on stdout that fits the terminal: the widest columns are truncated first.
-    pub fn table<R, C>(&self, header: &[&str], rows: R)
+    pub fn table<R, C>(&self, header: &[&str], rows: R) -> Result<()>
     where
         R: IntoIterator<Item = Vec<C>>,
         C: Into<String>,
     {
         // The terminal is asked only here: most commands print no table.
-        self.data(render_table(header, rows, terminal_width()));
+        self.data(render_table(header, rows, terminal_width()))
     }
 
     /// A table on stdout whose cells are never cut, however wide: for paths an operator must
     /// be able to copy.
-    pub fn table_uncut<R, C>(&self, header: &[&str], rows: R)
+    pub fn table_uncut<R, C>(&self, header: &[&str], rows: R) -> Result<()>
     where
         R: IntoIterator<Item = Vec<C>>,
         C: Into<String>,
     {
-        self.data(render(header, rows, None));
+        self.data(render(header, rows, None))
     }
 }
 
@@ -130,7 +215,8 @@ const MIN_COLUMN: usize = 4;
 
 /// Renders rows under a header as plain aligned columns no wider than `width` (in terminal
 /// cells: a CJK character counts two). When the table is too wide, the widest column is cut
-/// first; a cut cell ends in `…`, and a wide character is never split.
+/// first; a cut cell ends in `…`, and a wide character is never split. Control characters in
+/// a cell are shown escaped ([`escape`]), and a cut never splits an escape.
 pub fn render_table<R, C>(header: &[&str], rows: R, width: usize) -> String
 where
     R: IntoIterator<Item = Vec<C>>,
@@ -146,16 +232,15 @@ where
     C: Into<String>,
 {
     let mut table: Vec<Vec<String>> = vec![header.iter().map(|h| h.to_string()).collect()];
-    table.extend(rows.into_iter().map(|row| {
-        row.into_iter()
-            .map(|c| c.into().replace(['\n', '\t'], " "))
-            .collect()
-    }));
+    table.extend(
+        rows.into_iter()
+            .map(|row| row.into_iter().map(Into::into).collect()),
+    );
     let columns = header.len();
     let mut widths = vec![0; columns];
     for row in &table {
         for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.width());
+            *w = (*w).max(escape(cell).width());
         }
     }
     let overhead = LEFT.len() + GAP.len() * columns.saturating_sub(1);
@@ -195,19 +280,28 @@ where
     text
 }
 
-/// `text` cut to at most `width` cells, ending in `…` when cut.
-fn fit(text: &str, width: usize) -> std::borrow::Cow<'_, str> {
-    if text.width() <= width {
-        return text.into();
+/// `text`, escaped, cut to at most `width` cells, ending in `…` when cut. An escape is one
+/// piece: it is kept whole or left out, never cut in half.
+fn fit(text: &str, width: usize) -> Cow<'_, str> {
+    let shown = escape(text);
+    if shown.width() <= width {
+        return shown;
     }
     let mut out = String::new();
     let mut used = 0;
     for c in text.chars() {
-        let w = c.width().unwrap_or(0);
+        let piece = escaped(c);
+        let w = match &piece {
+            Some(e) => e.len(),
+            None => c.width().unwrap_or(0),
+        };
         if used + w + 1 > width {
             break;
         }
-        out.push(c);
+        match piece {
+            Some(e) => out.push_str(&e),
+            None => out.push(c),
+        }
         used += w;
     }
     out.truncate(out.trim_end().len());
@@ -289,6 +383,22 @@ mod tests {
         // Too narrow for anything: columns stop at the minimum and the line overflows.
         let text = render_table(&["A", "B"], rows, 5);
         assert_eq!(text.lines().nth(1), Some(" aaa…   bbb…"));
+    }
+
+    #[test]
+    fn control_characters_are_escaped_and_a_cut_never_splits_an_escape() {
+        assert_eq!(escape("a\u{1b}[2Jb\r\u{202e}"), "a\\u{1b}[2Jb\\r\\u{202e}");
+        assert_eq!(escape_lines("one\ntwo\u{7}"), "one\ntwo\\u{7}");
+        assert!(matches!(escape("plain é 転"), Cow::Borrowed(_)));
+        for width in 4..12 {
+            let cut = fit("ab\u{1b}]0;x", width);
+            assert!(!cut.contains('\u{1b}'), "{cut}");
+            let head = cut.trim_end_matches('…');
+            assert!(
+                head == "ab" || head.starts_with("ab\\u{1b}"),
+                "{width}: {cut}"
+            );
+        }
     }
 
     #[test]

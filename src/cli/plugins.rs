@@ -18,6 +18,7 @@ use clap::builder::StyledStr;
 use clap::CommandFactory;
 use nix::unistd::{access, AccessFlags};
 
+use super::output::escape;
 use super::{Cli, Ctx};
 use crate::error::{Error, Result};
 
@@ -80,13 +81,27 @@ impl Level {
         } else {
             (Level::Top, file_name.strip_prefix(Level::Top.prefix())?)
         };
-        check_name(level, OsStr::new(name)).ok()?;
+        check_shape(level, OsStr::new(name)).ok()?;
         Some((level, name))
     }
 }
 
+/// The characters a plugin name may hold, as the messages spell them.
+pub const SAFE_NAME_CHARS: &str = "A-Z a-z 0-9 . _ + -";
+
+/// Whether a plugin name is made only of [`SAFE_NAME_CHARS`]: such a name can be put in a
+/// completion script (shell code), a help page and a terminal as it is. Anything else (a
+/// space, `$(…)`, a quote, an escape sequence) is never offered and never run.
+pub fn is_safe_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '+' | '-'))
+}
+
 /// The directories searched, in order: `plugins.dirs`, then the absolute entries of `PATH`.
-/// Empty and relative `PATH` entries would search the current directory: they are skipped.
+/// Empty and relative entries would search the current directory: they are skipped (those of
+/// `plugins.dirs` with a warning, [`relative_dir_warnings`]).
 pub fn search_dirs(plugin_dirs: &[PathBuf]) -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = plugin_dirs
         .iter()
@@ -99,10 +114,80 @@ pub fn search_dirs(plugin_dirs: &[PathBuf]) -> Vec<PathBuf> {
     dirs
 }
 
-/// Refuses names that are not plain command names: empty, with `/` (could leave the
+/// The warnings for the relative entries of `plugins.dirs` (from `MAMFAST_PLUGIN_DIRS`, which
+/// are kept relative): they are skipped, and the warning says what to write instead.
+pub fn relative_dir_warnings(ctx: &Ctx) -> Vec<String> {
+    let origin = ctx.settings.origin("plugins.dirs");
+    ctx.settings
+        .plugin_dirs
+        .iter()
+        .filter(|d| d.is_relative())
+        .map(|d| {
+            let absolute = std::env::current_dir()
+                .map(|cwd| format!(" {}", cwd.join(d).display()))
+                .unwrap_or_default();
+            format!(
+                "plugins.dirs entry {:?} (from {origin}) is relative: it would run plugins from \
+                 whatever directory mamfast is started in, so it is skipped. Use an absolute \
+                 path instead, e.g.{absolute}.",
+                d.display().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Why someone other than root and this user could replace the file or directory at `path`
+/// (and so choose the code a plugin runs), if they could: it is writable by every user (a
+/// directory with the sticky bit, as /tmp, is fine), or owned by another user.
+pub fn insecurity(path: &Path) -> Option<String> {
+    let meta = path.metadata().ok()?;
+    let what = if meta.is_dir() { "directory" } else { "file" };
+    let shown = path.display();
+    let sticky_dir = meta.is_dir() && meta.mode() & 0o1000 != 0;
+    if meta.mode() & 0o002 != 0 && !sticky_dir {
+        return Some(format!(
+            "the {what} {shown} is writable by every user (mode {:o}), so anyone could replace              the plugin. Fix: chmod o-w {shown}",
+            meta.mode() & 0o7777
+        ));
+    }
+    let uid = meta.uid();
+    if uid != 0 && uid != nix::unistd::geteuid().as_raw() {
+        return Some(format!(
+            "the {what} {shown} is owned by user {uid}, neither you nor root, so that user could              replace the plugin. Fix: chown it to yourself or root, or take it out of              plugins.dirs and PATH"
+        ));
+    }
+    None
+}
+
+/// The warnings for a plugin file that others could replace: its directory, then the file.
+pub fn location_warnings(plugin: &Path) -> Vec<String> {
+    let dir = plugin.parent().filter(|d| !d.as_os_str().is_empty());
+    dir.into_iter()
+        .chain(std::iter::once(plugin))
+        .filter_map(insecurity)
+        .map(|why| format!("{} runs anyway, but {why}", plugin.display()))
+        .collect()
+}
+
+/// Refuses names that are not plain command names ([`check_shape`]) or that hold a character
+/// outside [`SAFE_NAME_CHARS`].
+pub fn check_name(level: Level, name: &OsStr) -> Result<()> {
+    check_shape(level, name)?;
+    let shown = name.to_string_lossy();
+    if !is_safe_name(&shown) {
+        return Err(Error::Usage(format!(
+            "invalid command name {shown:?}: a plugin name may hold only the characters \
+             {SAFE_NAME_CHARS} (anything else is unsafe in shell completion and on a terminal).\n\
+             Rename the plugin file to such a name; `mamfast plugins` lists the files skipped."
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses names that are not command names at all: empty, with `/` (could leave the
 /// directory), or starting with `-` (an option, not a command). A top-level name `state-x`
 /// is refused too: `mamfast-state-x` is the state plugin `mamfast state x`.
-pub fn check_name(level: Level, name: &OsStr) -> Result<()> {
+fn check_shape(level: Level, name: &OsStr) -> Result<()> {
     let shown = name.to_string_lossy();
     let help = match level {
         Level::Top => "mamfast --help",
@@ -186,9 +271,19 @@ pub fn dispatch(ctx: &Ctx, level: Level, args: &[OsString]) -> Result<i32> {
     };
     check_name(level, name)?;
     let file = level.file_name(name);
+    for warning in relative_dir_warnings(ctx) {
+        ctx.console.warn(warning);
+    }
     let dirs = search_dirs(&ctx.settings.plugin_dirs);
     match lookup(&dirs, &file) {
-        Lookup::Found(path) => Err(exec(ctx, &path, rest)),
+        Lookup::Found(path) => {
+            // Warned, not refused: the operator put the directory there; a cron job's mail
+            // shows the warning on every run until it is fixed.
+            for warning in location_warnings(&path) {
+                ctx.console.warn(warning);
+            }
+            Err(exec(ctx, &path, rest))
+        }
         Lookup::NotExecutable(path) => Err(Error::PluginExec(format!(
             "{path} is not executable, so `{command}` cannot run it.\n\
              Make it executable with: chmod +x {path}",
@@ -356,6 +451,9 @@ pub struct PluginInfo {
     pub name: String,
     pub path: PathBuf,
     pub executable: bool,
+    /// Whether the name is made of [`SAFE_NAME_CHARS`]: a file with another name never runs
+    /// and is neither offered in completions nor listed in help.
+    pub safe_name: bool,
     /// What runs instead of this file, if not this file.
     pub shadowed_by: Option<Shadow>,
 }
@@ -368,7 +466,7 @@ impl PluginInfo {
 
     /// Whether `command()` runs this file.
     pub fn runs(&self) -> bool {
-        self.executable && self.shadowed_by.is_none()
+        self.safe_name && self.executable && self.shadowed_by.is_none()
     }
 }
 
@@ -388,8 +486,9 @@ pub fn scan(dirs: &[PathBuf]) -> Vec<PluginInfo> {
         let mut found: Vec<(Level, String, PathBuf)> = entries
             .filter_map(|e| e.ok())
             .filter_map(|e| {
-                let file_name = e.file_name();
-                let (level, name) = Level::of_file(file_name.to_str()?)?;
+                // Lossy: a name that is not UTF-8 is listed (as unsafe), not hidden.
+                let file_name = e.file_name().to_string_lossy().into_owned();
+                let (level, name) = Level::of_file(&file_name)?;
                 Some((level, name.to_string(), e.path()))
             })
             .filter(|(_, _, path)| path.metadata().is_ok_and(|m| m.is_file()))
@@ -412,6 +511,7 @@ pub fn scan(dirs: &[PathBuf]) -> Vec<PluginInfo> {
         let built_in = builtins
             .iter()
             .any(|(l, names)| *l == level && names.contains(&name));
+        let safe_name = is_safe_name(&name);
         let winner = paths.iter().find(|(_, x)| *x).map(|(p, _)| p.clone());
         for (path, executable) in paths {
             let shadowed_by = if built_in {
@@ -427,6 +527,7 @@ pub fn scan(dirs: &[PathBuf]) -> Vec<PluginInfo> {
                 name: name.clone(),
                 path,
                 executable,
+                safe_name,
                 shadowed_by,
             });
         }
@@ -482,7 +583,7 @@ fn help_section(cmd: &clap::Command, plugins: &[PluginInfo], level: Level) -> Op
         lines.push(format!(
             "  {literal}{}{literal:#}{pad}  {}",
             p.name,
-            p.path.display()
+            escape(&p.path.display().to_string())
         ));
     }
     if plugins.iter().any(|p| p.level == level && !p.runs()) {
@@ -500,15 +601,24 @@ fn help_section(cmd: &clap::Command, plugins: &[PluginInfo], level: Level) -> Op
 /// The command tree with every plugin that runs added as a subcommand, for completions.
 pub fn with_plugin_subcommands(mut cmd: clap::Command, plugins: &[PluginInfo]) -> clap::Command {
     for p in plugins.iter().filter(|p| p.runs()) {
-        let sub = clap::Command::new(p.name.clone())
-            .about(format!("plugin: {}", p.path.display()))
-            .arg(
-                clap::Arg::new("args")
-                    .num_args(0..)
-                    .trailing_var_arg(true)
-                    .allow_hyphen_values(true)
-                    .value_hint(clap::ValueHint::Other),
-            );
+        // The path goes into the script only when it is plain: a description is shell code
+        // (or quoted in it) in some shells' scripts.
+        let path = p.path.display().to_string();
+        let plain = path
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._+-".contains(c));
+        let about = if plain {
+            format!("plugin: {path}")
+        } else {
+            "plugin".into()
+        };
+        let sub = clap::Command::new(p.name.clone()).about(about).arg(
+            clap::Arg::new("args")
+                .num_args(0..)
+                .trailing_var_arg(true)
+                .allow_hyphen_values(true)
+                .value_hint(clap::ValueHint::Other),
+        );
         cmd = match p.level {
             Level::Top => cmd.subcommand(sub),
             Level::State => cmd.mut_subcommand("state", |s| s.subcommand(sub)),

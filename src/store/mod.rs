@@ -656,7 +656,10 @@ impl Store {
         Store {
             path: path.into(),
             options,
-            notify: Box::new(|notice| eprintln!("warning: {notice}")),
+            notify: Box::new(|notice| {
+                let text = crate::cli::output::escape_lines(&notice.to_string()).into_owned();
+                eprintln!("warning: {text}")
+            }),
             faults,
             fault_env_error,
             network_checked: AtomicBool::new(false),

@@ -5,3 +5,4 @@
 mod fields;
 #[path = "../store_support/mod.rs"]
 mod store_support;
+mod text;

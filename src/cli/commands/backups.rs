@@ -43,12 +43,12 @@ pub fn run(ctx: &Ctx, args: BackupsArgs) -> Result<i32> {
     let generations = store.generations();
     if args.json {
         let docs: Vec<GenerationJson> = generations.iter().map(to_json).collect();
-        ctx.console.json(&docs);
+        ctx.console.json(&docs)?;
         return Ok(0);
     }
     // The main file is named once above the table; each row is a generation of it, by the
     // name `state restore` takes. Why a file is invalid goes below the table, uncut.
-    ctx.console.data(format!("{}\n", store.path().display()));
+    ctx.console.data(format!("{}\n", store.path().display()))?;
     let mut reasons = Vec::new();
     let rows: Vec<Vec<String>> = generations
         .iter()
@@ -92,9 +92,9 @@ pub fn run(ctx: &Ctx, args: BackupsArgs) -> Result<i32> {
             "STATUS",
         ],
         rows,
-    );
+    )?;
     if !reasons.is_empty() {
-        ctx.console.data(format!("\n{}", reasons.concat()));
+        ctx.console.data(format!("\n{}", reasons.concat()))?;
     }
     Ok(0)
 }

@@ -6,7 +6,10 @@ use clap::{Args, CommandFactory};
 use clap_complete::Shell;
 
 use crate::cli::{plugins, Cli, GlobalArgs};
-use crate::error::{Error, Result};
+use std::io::Write;
+
+use crate::cli::output::stdout_written;
+use crate::error::Result;
 
 #[derive(Debug, Args)]
 pub struct CompletionsArgs {
@@ -20,10 +23,7 @@ pub fn run(global: &GlobalArgs, args: CompletionsArgs) -> Result<i32> {
     let mut cmd = plugins::with_plugin_subcommands(Cli::command(), &found);
     let mut out = Vec::new();
     clap_complete::generate(args.shell, &mut cmd, "mamfast", &mut out);
-    match std::io::Write::write_all(&mut std::io::stdout(), &out) {
-        // The reader has had enough (`| head`): not an error of ours.
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
-        written => written.map_err(|e| Error::io("writing completions to", "stdout", e))?,
-    }
+    let mut stdout = std::io::stdout().lock();
+    stdout_written(stdout.write_all(&out).and_then(|()| stdout.flush()))?;
     Ok(0)
 }

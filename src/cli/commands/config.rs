@@ -31,7 +31,7 @@ pub fn show(ctx: &Ctx, args: ShowArgs) -> Result<i32> {
             };
             doc.insert(row.key.to_string(), value);
         }
-        ctx.console.json(&Value::Object(doc));
+        ctx.console.json(&Value::Object(doc))?;
         return Ok(0);
     }
     let width = rows.iter().map(|r| r.key.len()).max().unwrap_or(0);
@@ -61,7 +61,7 @@ pub fn show(ctx: &Ctx, args: ShowArgs) -> Result<i32> {
             text.push_str(&format!("{line}\n"));
         }
     }
-    ctx.console.data(text);
+    ctx.console.data(text)?;
     Ok(0)
 }
 
@@ -77,6 +77,6 @@ pub fn path(global: &GlobalArgs, console: &Console) -> Result<i32> {
         let status = if c.exists { "found" } else { "not found" };
         text.push_str(&format!("{}  ({}, {status})\n", c.path.display(), c.why));
     }
-    console.data(text);
+    console.data(text)?;
     Ok(0)
 }

@@ -1,10 +1,11 @@
 //! `mamfast state export`: the whole state in the file's byte format, to stdout or a file.
 
-use std::io;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use clap::Args;
 
+use crate::cli::output::stdout_written;
 use crate::cli::Ctx;
 use crate::error::{Error, Result};
 use crate::store::format::write_state;
@@ -25,11 +26,10 @@ pub fn run(ctx: &Ctx, args: ExportArgs) -> Result<i32> {
     // Entries are copied as the text they were read as: none needs parsing.
     let state = store.read_lazy()?;
     match args.output {
-        None => match write_state(io::stdout().lock(), &state) {
-            // The reader has had enough (`| head`): not an error of ours.
-            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
-            written => written.map_err(|e| Error::io("writing the export to", "stdout", e))?,
-        },
+        None => {
+            let mut out = io::stdout().lock();
+            stdout_written(write_state(&mut out, &state).and_then(|()| out.flush()))?
+        }
         Some(path) if ctx.dry_run() => {
             let mut bytes = Vec::new();
             write_state(&mut bytes, &state).expect("writing to memory cannot fail");

@@ -5,6 +5,7 @@ use std::ffi::OsString;
 
 use clap::{Args, CommandFactory};
 
+use crate::cli::output::print_clap;
 use crate::cli::plugins::{self, Level};
 use crate::cli::{Cli, Ctx, GlobalArgs};
 use crate::error::{Error, Result};
@@ -61,7 +62,7 @@ pub fn run(global: GlobalArgs, words: Vec<OsString>) -> Result<i32> {
     argv.push("--help".into());
     match plugins::with_plugin_help(Cli::command(), &found).try_get_matches_from(argv) {
         Err(err) => {
-            let _ = err.print();
+            print_clap(&err)?;
             Ok(err.exit_code())
         }
         Ok(_) => Ok(0),

@@ -62,7 +62,7 @@ pub fn run(ctx: &Ctx, args: ListArgs) -> Result<i32> {
                 processed: state.processed.len(),
             },
         };
-        ctx.console.json(&doc);
+        ctx.console.json(&doc)?;
         return Ok(0);
     }
 
@@ -71,12 +71,12 @@ pub fn run(ctx: &Ctx, args: ListArgs) -> Result<i32> {
         "Processed: {}  Failed: {}\n",
         state.processed.len(),
         state.failed.len()
-    ));
+    ))?;
     if show_processed && !state.processed.is_empty() {
         ctx.console.data(format!(
             "\nProcessed ({}):\n",
             shown(limit, state.processed.len())
-        ));
+        ))?;
         let rows = recent_processed(&state).into_iter().take(limit).map(|id| {
             let e = &state.processed[id];
             vec![
@@ -88,13 +88,13 @@ pub fn run(ctx: &Ctx, args: ListArgs) -> Result<i32> {
             ]
         });
         ctx.console
-            .table(&["ID", "STATUS", "PROCESSED", "AUTHOR", "TITLE"], rows);
+            .table(&["ID", "STATUS", "PROCESSED", "AUTHOR", "TITLE"], rows)?;
     }
     if show_failed && !state.failed.is_empty() {
         ctx.console.data(format!(
             "\nFailed ({}):\n",
             shown(limit, state.failed.len())
-        ));
+        ))?;
         let rows = recent_failed(&state).into_iter().take(limit).map(|id| {
             let e = &state.failed[id];
             vec![
@@ -109,7 +109,7 @@ pub fn run(ctx: &Ctx, args: ListArgs) -> Result<i32> {
         ctx.console.table(
             &["ID", "RETRIES", "FAILED", "ERROR TYPE", "TITLE", "ERROR"],
             rows,
-        );
+        )?;
     }
     Ok(0)
 }

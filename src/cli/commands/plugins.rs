@@ -5,13 +5,16 @@
 use clap::Args;
 use serde::Serialize;
 
-use crate::cli::plugins::{scan, search_dirs, PluginInfo, Shadow};
+use crate::cli::plugins::{
+    location_warnings, relative_dir_warnings, scan, search_dirs, PluginInfo, Shadow,
+    SAFE_NAME_CHARS,
+};
 use crate::cli::Ctx;
 use crate::error::Result;
 
 #[derive(Debug, Args)]
 pub struct PluginsArgs {
-    /// Print a JSON array: [{"name", "command", "path", "executable", "shadowed_by", "runs"}]
+    /// Print a JSON array: [{"name", "command", "path", "executable", "shadowed_by", "runs", "note", "warning"}]
     #[arg(long)]
     pub json: bool,
 }
@@ -29,11 +32,19 @@ struct PluginJson {
     executable: bool,
     /// What runs instead of this file: `"built-in"`, the path of another plugin file, or null.
     shadowed_by: Option<String>,
-    /// Whether `command` runs this file (executable and not shadowed).
+    /// Whether `command` runs this file (safe name, executable and not shadowed).
     runs: bool,
+    /// Why it does not run (the NOTE column), or null.
+    note: Option<String>,
+    /// Why others could replace it (a world-writable or foreign-owned directory or file), or
+    /// null. Such a plugin still runs.
+    warning: Option<String>,
 }
 
 pub fn run(ctx: &Ctx, args: PluginsArgs) -> Result<i32> {
+    for warning in relative_dir_warnings(ctx) {
+        ctx.console.warn(warning);
+    }
     let dirs = search_dirs(&ctx.settings.plugin_dirs);
     for dir in &dirs {
         ctx.console.detail(format!("searching {}", dir.display()));
@@ -53,9 +64,11 @@ pub fn run(ctx: &Ctx, args: PluginsArgs) -> Result<i32> {
                     Shadow::By(path) => path.display().to_string(),
                 }),
                 runs: p.runs(),
+                note: Some(note(p)).filter(|n| !n.is_empty()),
+                warning: Some(location_warnings(&p.path).join("; ")).filter(|w| !w.is_empty()),
             })
             .collect();
-        ctx.console.json(&docs);
+        ctx.console.json(&docs)?;
         return Ok(0);
     }
 
@@ -76,10 +89,15 @@ pub fn run(ctx: &Ctx, args: PluginsArgs) -> Result<i32> {
         ]
     });
     ctx.console
-        .table_uncut(&["NAME", "COMMAND", "NOTE", "PATH"], rows);
+        .table_uncut(&["NAME", "COMMAND", "NOTE", "PATH"], rows)?;
     for p in &plugins {
         if let Some(warning) = warning(p) {
             ctx.console.warn(warning);
+        }
+        if p.runs() {
+            for warning in location_warnings(&p.path) {
+                ctx.console.warn(warning);
+            }
         }
     }
     Ok(0)
@@ -87,6 +105,9 @@ pub fn run(ctx: &Ctx, args: PluginsArgs) -> Result<i32> {
 
 /// The NOTE column: empty for a plugin that runs.
 fn note(p: &PluginInfo) -> String {
+    if !p.safe_name {
+        return "unsafe name".into();
+    }
     match (&p.shadowed_by, p.executable) {
         (Some(Shadow::BuiltIn), _) => "shadowed by a built-in".into(),
         (Some(Shadow::By(_)), true) => "shadowed by an earlier file".into(),
@@ -99,6 +120,13 @@ fn note(p: &PluginInfo) -> String {
 fn warning(p: &PluginInfo) -> Option<String> {
     let path = p.path.display();
     let command = p.command();
+    if !p.safe_name {
+        return Some(format!(
+            "{path} is skipped: its name {:?} holds characters other than {SAFE_NAME_CHARS}, \
+             which are unsafe in shell completion and on a terminal. Rename the file to use it.",
+            p.name
+        ));
+    }
     Some(match (&p.shadowed_by, p.executable) {
         (None, true) => return None,
         (Some(Shadow::BuiltIn), _) => format!(

@@ -62,7 +62,7 @@ pub fn run(ctx: &Ctx, args: PruneArgs) -> Result<i32> {
             Outcome::Changed(found)
         })
     })?;
-    report(ctx, &args, ttl, &stale, &expired);
+    report(ctx, &args, ttl, &stale, &expired)?;
     Ok(0)
 }
 
@@ -85,7 +85,7 @@ fn report(
     ttl: Option<Duration>,
     stale: &[StaleEntry],
     expired: &[ExpiredFailed],
-) {
+) -> Result<()> {
     let dry_run = ctx.dry_run();
     if args.json {
         let removed = |n: usize| if dry_run { 0 } else { n };
@@ -97,8 +97,8 @@ fn report(
                 processed: removed(stale.len()),
             },
             stale,
-        });
-        return;
+        })?;
+        return Ok(());
     }
     let removing = ctx.did("remove", "removed");
     for s in stale {
@@ -125,6 +125,7 @@ fn report(
         stale.len(),
         expired.len(),
     ));
+    Ok(())
 }
 
 /// The last line of a prune: what was (or would be) removed, and why failed entries were kept.

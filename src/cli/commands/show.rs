@@ -4,6 +4,7 @@ use clap::Args;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::cli::output::escape;
 use crate::cli::Ctx;
 use crate::error::Result;
 use crate::state::{FailedEntry, ProcessedEntry};
@@ -33,7 +34,7 @@ pub fn run(ctx: &Ctx, args: ShowArgs) -> Result<i32> {
             failed,
             id: &args.id,
             processed,
-        });
+        })?;
         return Ok(0);
     }
     if processed.is_none() && failed.is_none() {
@@ -43,7 +44,7 @@ pub fn run(ctx: &Ctx, args: ShowArgs) -> Result<i32> {
     }
     let mut text = String::new();
     if let Some(entry) = processed {
-        text.push_str(&format!("{} (processed)\n", args.id));
+        text.push_str(&format!("{} (processed)\n", escape(&args.id)));
         text.push_str(&fields_text(
             &serde_json::to_value(entry).unwrap_or_default(),
         ));
@@ -52,12 +53,12 @@ pub fn run(ctx: &Ctx, args: ShowArgs) -> Result<i32> {
         if processed.is_some() {
             text.push('\n');
         }
-        text.push_str(&format!("{} (failed)\n", args.id));
+        text.push_str(&format!("{} (failed)\n", escape(&args.id)));
         text.push_str(&fields_text(
             &serde_json::to_value(entry).unwrap_or_default(),
         ));
     }
-    ctx.console.data(text);
+    ctx.console.data(text)?;
     Ok(0)
 }
 
@@ -77,10 +78,14 @@ fn write_fields(value: &Value, depth: usize, out: &mut String) {
     for (key, value) in map {
         match value {
             Value::Object(inner) if !inner.is_empty() => {
-                out.push_str(&format!("{indent}{key}\n"));
+                out.push_str(&format!("{indent}{}\n", escape(key)));
                 write_fields(value, depth + 1, out);
             }
-            _ => out.push_str(&format!("{indent}{key:width$}  {}\n", scalar(value))),
+            _ => out.push_str(&format!(
+                "{indent}{:width$}  {}\n",
+                escape(key),
+                scalar(value)
+            )),
         }
     }
 }
@@ -88,7 +93,8 @@ fn write_fields(value: &Value, depth: usize, out: &mut String) {
 fn scalar(value: &Value) -> String {
     match value {
         Value::Null => "-".into(),
-        Value::String(s) => s.clone(),
+        // Escaped here, newlines included: a value is one line of the listing.
+        Value::String(s) => escape(s).into_owned(),
         other => other.to_string(),
     }
 }

@@ -108,7 +108,7 @@ pub fn run(ctx: &Ctx, args: VerifyArgs) -> Result<i32> {
         }
     };
     if args.json {
-        ctx.console.json(&report);
+        ctx.console.json(&report)?;
     } else {
         print_report(ctx, &report);
     }
