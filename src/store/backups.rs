@@ -232,13 +232,17 @@ mod tests {
         fs::write(paths.backup(1), "one").unwrap();
         fs::write(paths.backup(2), "two").unwrap();
         fs::write(paths.backup(5), "beyond").unwrap();
-        rotate(&paths, 3, None, &Faults::default()).unwrap().finish();
+        rotate(&paths, 3, None, &Faults::default())
+            .unwrap()
+            .finish();
         assert!(!paths.backup(0).exists());
         assert_eq!(fs::read_to_string(paths.backup(1)).unwrap(), "one");
         assert_eq!(fs::read_to_string(paths.backup(2)).unwrap(), "two");
         // Nothing to drop yet; now fill .bak and rotate again.
         fs::write(paths.backup(0), "zero").unwrap();
-        rotate(&paths, 3, None, &Faults::default()).unwrap().finish();
+        rotate(&paths, 3, None, &Faults::default())
+            .unwrap()
+            .finish();
         assert!(!paths.backup(0).exists());
         assert_eq!(fs::read_to_string(paths.backup(1)).unwrap(), "zero");
         assert_eq!(fs::read_to_string(paths.backup(2)).unwrap(), "one");

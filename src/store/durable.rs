@@ -163,7 +163,9 @@ pub(crate) fn settle_interrupted(paths: &Paths, depth: usize, notify: &dyn Fn(&N
     left.sort_by_key(|(_, owner)| owner.held.is_some());
     for (path, owner) in left {
         match owner.held {
-            Some((ino, dest)) if is_inode(&path, ino) => finish_held(paths, depth, &path, ino, dest, notify),
+            Some((ino, dest)) if is_inode(&path, ino) => {
+                finish_held(paths, depth, &path, ino, dest, notify)
+            }
             // A new version that never replaced the main file, or a generation set aside by
             // a rotation (which runs only once the new main file is in place).
             _ => {
