@@ -784,6 +784,8 @@ impl Store {
 
     fn read_with(&self, parse: Parse) -> Result<Loaded> {
         self.check_env()?;
+        // A path that names no file (`/`) is refused before a lock file is made beside it.
+        self.paths()?;
         let lock = self.lock_for_read()?;
         let paths = self.paths()?;
         self.check_network(&paths);
@@ -843,6 +845,7 @@ impl Store {
             });
         }
         self.check_env()?;
+        self.paths()?;
 
         let given_dir = parent_dir(&self.path);
         fs::create_dir_all(&given_dir)

@@ -384,6 +384,7 @@ fn no_free_inodes_is_not_called_a_full_disk() {
 
 #[test]
 fn a_directory_as_the_state_file_is_named_one_and_nothing_is_claimed_intact() {
+    let lock_before = Path::new("/.lock").exists();
     for args in [
         &["state", "list"][..],
         &["state", "mark-failed", "B0ROOTDIR1", "--error", "e"],
@@ -397,6 +398,8 @@ fn a_directory_as_the_state_file_is_named_one_and_nothing_is_claimed_intact() {
             "{args:?}: {}",
             result.stderr
         );
+        // Nothing was written: not even a lock file beside it.
+        assert_eq!(Path::new("/.lock").exists(), lock_before, "{args:?}");
     }
 }
 
