@@ -308,8 +308,8 @@ fn a_full_disk_without_rename_exchange_loses_no_generation() {
     match write.code {
         // Done: the oldest generation fell out, as with every write.
         0 => {
-            for g in 0..3 {
-                assert!(read(&backup_name(g)) == history[g], "{g}\n{write:?}");
+            for (g, bytes) in history.iter().take(3).enumerate() {
+                assert!(read(&backup_name(g)) == *bytes, "{g}\n{write:?}");
             }
         }
         74 => {
