@@ -3,7 +3,10 @@
 //!
 //! The swap is `renameat2(RENAME_EXCHANGE)` (Linux): the temp name then holds the old main file,
 //! which becomes `.bak` by one more rename, with no copy and no moment without a main file.
-//! Where the file system lacks it (some network file systems), the old main is copied instead.
+//! Where the file system lacks it (some network file systems), the old main gets a second name
+//! (a hard link, else a rename) before the new file is renamed over it: no copy either, so no
+//! room on the disk is needed beyond the new file. Between the swap and its last rename the old
+//! main file is under a held name that a later writer finishes moving, never deletes.
 //! Main and backup are always distinct inodes (no hard links): the Python tool's
 //! `shutil.copy2(main, bak)` refuses to copy a file onto itself.
 
