@@ -73,7 +73,7 @@ pub enum Error {
     },
 
     /// Reading or writing the state failed (exit 74). `action` says what was being done.
-    #[error("{action} {path}: {source}{}", io_hint(.source))]
+    #[error("{action} {path}: {source}{}", io_hint(.source, .path))]
     Io {
         action: &'static str,
         path: PathBuf,
@@ -141,20 +141,29 @@ impl Error {
     }
 }
 
-fn io_hint(err: &std::io::Error) -> &'static str {
+fn io_hint(err: &std::io::Error, path: &std::path::Path) -> &'static str {
     use std::io::ErrorKind::*;
     match err.kind() {
         PermissionDenied => "\nCheck the permissions of the file and its directory.",
         NotFound => "\nCheck that the directory exists (state.file / MAMFAST_STATE_FILE).",
+        _ if err.raw_os_error() == Some(nix::libc::ENOSPC) && out_of_inodes(path) => {
+            "\nThe file system has no free inodes left (it can hold no more files, however much \
+             space is free): delete some files on it and run the command again. The previous \
+             state is intact."
+        }
         _ if err.raw_os_error() == Some(nix::libc::ENOSPC) => {
             "\nThe disk is full: free some space and run the command again. The previous state is intact."
+        }
+        _ if err.raw_os_error() == Some(nix::libc::EDQUOT) => {
+            "\nYour disk quota is used up: free some of your space or ask for a larger quota, \
+             and run the command again. The previous state is intact."
         }
         _ if err.raw_os_error() == Some(nix::libc::EROFS) => {
             "\nThe file system is read-only. The previous state is intact."
         }
         _ if err.raw_os_error() == Some(nix::libc::EISDIR) => {
             "\nThat is a directory: state.file (--state-file, MAMFAST_STATE_FILE) must name the \
-             state file itself, e.g. DIR/processed.json."
+             state file itself, e.g. DIR/processed.json. Nothing was written."
         }
         _ if err.raw_os_error() == Some(nix::libc::ENOLCK) => {
             "\nThis file system cannot lock files (NFS without its lock service?): keep the state \
@@ -172,6 +181,16 @@ fn stdout_hint(err: &std::io::Error) -> &'static str {
         }
         _ => "Check where standard output goes (a file, a device, a pipe), and run the command again.",
     }
+}
+
+/// Whether the file system of `path` (or of its directory) has run out of inodes rather than
+/// of space: both are `ENOSPC`, and only `statvfs` tells them apart.
+fn out_of_inodes(path: &std::path::Path) -> bool {
+    let stat = nix::sys::statvfs::statvfs(path).or_else(|_| match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => nix::sys::statvfs::statvfs(dir),
+        _ => nix::sys::statvfs::statvfs("."),
+    });
+    stat.is_ok_and(|s| s.files() > 0 && (s.files_free() == 0 || s.files_available() == 0))
 }
 
 fn create_hint(err: &std::io::Error) -> &'static str {

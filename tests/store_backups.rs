@@ -262,10 +262,12 @@ fn restore_makes_a_backup_the_main_file() {
         restored.previous_main,
         mamfast::PreviousMain::BecameBackup(store.backup_path(0))
     );
-    // The main file that was replaced is the newest backup; the rest shifted.
+    // The main file that was replaced is the newest backup; the rest shifted, and the
+    // restored generation left its slot instead of the oldest one falling out.
     assert_eq!(generation_of_file(&store.backup_path(0)), Some(4));
     assert_eq!(generation_of_file(&store.backup_path(1)), Some(3));
-    assert_eq!(generation_of_file(&store.backup_path(2)), Some(2));
+    assert_eq!(generation_of_file(&store.backup_path(2)), Some(1));
+    assert!(restored.dropped.is_empty());
     assert_no_shared_inode(&store);
     assert_eq!(store.read_loaded().unwrap().source, Source::Main);
 }

@@ -48,76 +48,118 @@ pub(crate) fn existing(paths: &Paths) -> Vec<(usize, PathBuf)> {
     found
 }
 
-/// Makes room for the old main file at `.bak`: the existing generations below `depth` move to
-/// `.bak.1`, `.bak.2`, … in order, and the one that would land at `depth` is set aside under a
-/// temp name (dropped by [`Rotation::finish`], put back by [`Rotation::undo`]; a crash leaves
-/// it to the removal of stale temp files).
-pub(crate) fn rotate(paths: &Paths, depth: usize, faults: &Faults) -> Result<Rotation> {
-    let fail = |e: io::Error| Error::io("rotating the backups of", &paths.target, e);
-    faults.check(FaultPoint::Rotate).map_err(fail)?;
+/// The generations a rotation keeps below `depth`, oldest first: each with the generation it
+/// moves to (`None`: it falls out). `vacate` (a generation about to become the main file, by
+/// `restore`) leaves its slot without taking another: it is not dropped as a distinct state.
+pub(crate) fn plan(
+    paths: &Paths,
+    depth: usize,
+    vacate: Option<usize>,
+) -> Vec<(usize, PathBuf, Option<usize>)> {
     let kept: Vec<(usize, PathBuf)> = existing(paths)
         .into_iter()
-        .filter(|(g, _)| *g < depth)
+        .filter(|(g, _)| *g < depth && Some(*g) != vacate)
         .collect();
+    kept.into_iter()
+        .enumerate()
+        .map(|(i, (g, path))| (g, path, Some(i + 1).filter(|to| *to < depth)))
+        .rev()
+        .collect()
+}
+
+/// The generations a write with this rotation lets fall out (for `restore` to say so).
+pub(crate) fn falling_out(paths: &Paths, depth: usize, vacate: Option<usize>) -> Vec<PathBuf> {
+    plan(paths, depth, vacate)
+        .into_iter()
+        .filter(|(_, _, to)| to.is_none())
+        .map(|(_, path, _)| path)
+        .collect()
+}
+
+/// Makes room for the old main file at `.bak`: the existing generations below `depth` move to
+/// `.bak.1`, `.bak.2`, … in order, and those that would land at `depth` or beyond (and the
+/// `vacate`d one) are set aside under temp names: dropped by [`Rotation::finish`], put back by
+/// [`Rotation::undo`]. It runs after the new main file is in place, so a writer killed
+/// meanwhile has committed its write: the next writer completes the rotation and drops what
+/// was set aside, as this write would have.
+pub(crate) fn rotate(
+    paths: &Paths,
+    depth: usize,
+    vacate: Option<usize>,
+    faults: &Faults,
+) -> Result<Rotation> {
+    let fail = |e: io::Error| Error::io("rotating the backups of", &paths.target, e);
+    faults.check(FaultPoint::Rotate).map_err(fail)?;
+    let mut steps: Vec<(PathBuf, Option<usize>)> = plan(paths, depth, vacate)
+        .into_iter()
+        .filter(|(g, _, to)| Some(*g) != *to)
+        .map(|(_, path, to)| (path, to))
+        .collect();
+    if let Some(g) = vacate.filter(|g| *g < depth) {
+        let path = paths.backup(g);
+        if path.exists() {
+            steps.insert(0, (path, None));
+        }
+    }
     let mut done = Rotation::default();
-    // Oldest first, so that no rename lands on a generation that has not moved yet.
-    for (i, (generation, path)) in kept.iter().enumerate().rev() {
-        let to = i + 1;
-        let to = if to >= depth {
-            paths.dir.join(durable::temp_name(&paths.name))
-        } else if *generation != to {
-            paths.backup(to)
-        } else {
-            continue;
+    // Set-asides first, then oldest first: no rename lands on a generation not yet moved.
+    steps.sort_by_key(|(_, to)| to.map_or(0, |to| usize::MAX - to));
+    for (path, to) in steps {
+        let dest = match to {
+            Some(to) => paths.backup(to),
+            None => paths.dir.join(durable::temp_name(&paths.name)),
         };
-        if let Err(e) = fs::rename(path, &to) {
-            done.undo();
+        if let Err(e) = fs::rename(&path, &dest) {
+            done.undo(paths);
             return Err(fail(e));
         }
-        done.moves.push((path.clone(), to));
-        done.dropped |= i + 1 >= depth;
+        if to.is_none() {
+            done.set_aside.push(dest.clone());
+        }
+        done.moves.push((path, dest));
     }
     Ok(done)
 }
 
-/// The renames of a rotation, oldest generation first; with `dropped`, the first one set the
-/// oldest aside under a temp name.
+/// The renames of a rotation, in the order done; `set_aside` are the temp names of the
+/// generations that fall out.
 #[derive(Debug, Default)]
 #[must_use = "a rotation is finished when the write succeeds and undone when it fails"]
 pub(crate) struct Rotation {
     moves: Vec<(PathBuf, PathBuf)>,
-    dropped: bool,
+    set_aside: Vec<PathBuf>,
 }
 
 impl Rotation {
-    /// The write succeeded: the generation set aside goes.
-    pub(crate) fn finish(mut self) {
-        self.drop_set_aside();
-    }
-
-    /// Drops the generation set aside now (its space may be needed), not at the end.
-    pub(crate) fn drop_set_aside(&mut self) {
-        if std::mem::take(&mut self.dropped) {
-            if let Some((_, set_aside)) = self.moves.first() {
-                let _ = drop_generation(set_aside);
-            }
+    /// The write succeeded: the generations set aside go.
+    pub(crate) fn finish(self) {
+        for path in &self.set_aside {
+            let _ = drop_generation(path);
         }
     }
 
     /// The write failed: every generation goes back where it was, newest first, as far as no
-    /// name is taken meanwhile (a rename back never replaces a file).
-    pub(crate) fn undo(mut self) {
-        let mut left = self.moves.len();
+    /// name is taken meanwhile (a rename back never replaces a file). A generation set aside
+    /// that cannot go back to its name is kept under the first free name after the last
+    /// generation: never dropped, as the write it made room for did not happen.
+    pub(crate) fn undo(self, paths: &Paths) {
+        let mut stuck = false;
         for (from, to) in self.moves.iter().rev() {
-            if durable::rename_no_replace(to, from).is_err() {
-                break;
+            if stuck || durable::rename_no_replace(to, from).is_err() {
+                stuck = true;
+                if self.set_aside.contains(to) {
+                    keep_after_last(paths, to);
+                }
             }
-            left -= 1;
         }
-        // What could not go back stays rotated, as after a write: the one set aside goes.
-        if left > 0 {
-            self.drop_set_aside();
-        }
+    }
+}
+
+/// Moves `path` to `.bak.N`, N after every existing generation.
+fn keep_after_last(paths: &Paths, path: &std::path::Path) {
+    let mut n = existing(paths).last().map_or(1, |(g, _)| g + 1);
+    while durable::rename_no_replace(path, &paths.backup(n)).is_err() && n < 10_000 {
+        n += 1;
     }
 }
 
@@ -190,13 +232,17 @@ mod tests {
         fs::write(paths.backup(1), "one").unwrap();
         fs::write(paths.backup(2), "two").unwrap();
         fs::write(paths.backup(5), "beyond").unwrap();
-        rotate(&paths, 3, &Faults::default()).unwrap().finish();
+        rotate(&paths, 3, None, &Faults::default())
+            .unwrap()
+            .finish();
         assert!(!paths.backup(0).exists());
         assert_eq!(fs::read_to_string(paths.backup(1)).unwrap(), "one");
         assert_eq!(fs::read_to_string(paths.backup(2)).unwrap(), "two");
         // Nothing to drop yet; now fill .bak and rotate again.
         fs::write(paths.backup(0), "zero").unwrap();
-        rotate(&paths, 3, &Faults::default()).unwrap().finish();
+        rotate(&paths, 3, None, &Faults::default())
+            .unwrap()
+            .finish();
         assert!(!paths.backup(0).exists());
         assert_eq!(fs::read_to_string(paths.backup(1)).unwrap(), "zero");
         assert_eq!(fs::read_to_string(paths.backup(2)).unwrap(), "one");
@@ -222,10 +268,10 @@ mod tests {
             fs::write(paths.backup(g), text).unwrap();
         }
         let before = files(dir.path());
-        let rotation = rotate(&paths, 3, &Faults::default()).unwrap();
+        let rotation = rotate(&paths, 3, None, &Faults::default()).unwrap();
         assert!(!paths.backup(0).exists());
         assert_eq!(fs::read_to_string(paths.backup(2)).unwrap(), "one");
-        rotation.undo();
+        rotation.undo(&paths);
         assert_eq!(files(dir.path()), before);
         for (g, text) in [(0, "zero"), (1, "one"), (2, "two")] {
             assert_eq!(fs::read_to_string(paths.backup(g)).unwrap(), text);
@@ -239,15 +285,42 @@ mod tests {
         for (g, text) in [(0, "zero"), (1, "one"), (2, "two")] {
             fs::write(paths.backup(g), text).unwrap();
         }
-        let rotation = rotate(&paths, 3, &Faults::default()).unwrap();
+        let rotation = rotate(&paths, 3, None, &Faults::default()).unwrap();
         // The old main file reached `.bak` before the write failed.
         fs::write(paths.backup(0), "main").unwrap();
-        rotation.undo();
-        // Left rotated, as after a write, the set-aside generation dropped.
+        rotation.undo(&paths);
+        // Left rotated, and the generation set aside kept after the last one: the write it
+        // made room for did not happen, so it is no generation too many.
         assert_eq!(fs::read_to_string(paths.backup(0)).unwrap(), "main");
         assert_eq!(fs::read_to_string(paths.backup(1)).unwrap(), "zero");
         assert_eq!(fs::read_to_string(paths.backup(2)).unwrap(), "one");
-        assert_eq!(files(dir.path()).len(), 3);
+        assert_eq!(fs::read_to_string(paths.backup(3)).unwrap(), "two");
+        assert_eq!(files(dir.path()).len(), 4);
+    }
+
+    #[test]
+    fn a_vacated_generation_leaves_its_slot_and_nothing_older_falls_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = paths_in(dir.path());
+        for (g, text) in [(0, "zero"), (1, "one"), (2, "two")] {
+            fs::write(paths.backup(g), text).unwrap();
+        }
+        assert_eq!(falling_out(&paths, 3, None), [paths.backup(2)]);
+        assert!(falling_out(&paths, 3, Some(1)).is_empty());
+        // Beyond the depth, it is not in the rotation: the oldest kept one falls out.
+        assert_eq!(falling_out(&paths, 3, Some(5)), [paths.backup(2)]);
+        let rotation = rotate(&paths, 3, Some(1), &Faults::default()).unwrap();
+        assert!(!paths.backup(0).exists());
+        assert_eq!(fs::read_to_string(paths.backup(1)).unwrap(), "zero");
+        assert_eq!(fs::read_to_string(paths.backup(2)).unwrap(), "two");
+        rotation.undo(&paths);
+        for (g, text) in [(0, "zero"), (1, "one"), (2, "two")] {
+            assert_eq!(fs::read_to_string(paths.backup(g)).unwrap(), text);
+        }
+        rotate(&paths, 3, Some(1), &Faults::default())
+            .unwrap()
+            .finish();
+        assert_eq!(files(dir.path()).len(), 2, "only the vacated one went");
     }
 
     #[test]

@@ -3,7 +3,10 @@
 //!
 //! The swap is `renameat2(RENAME_EXCHANGE)` (Linux): the temp name then holds the old main file,
 //! which becomes `.bak` by one more rename, with no copy and no moment without a main file.
-//! Where the file system lacks it (some network file systems), the old main is copied instead.
+//! Where the file system lacks it (some network file systems), the old main gets a second name
+//! (a hard link, else a rename) before the new file is renamed over it: no copy either, so no
+//! room on the disk is needed beyond the new file. Between the swap and its last rename the old
+//! main file is under a held name that a later writer finishes moving, never deletes.
 //! Main and backup are always distinct inodes (no hard links): the Python tool's
 //! `shutil.copy2(main, bak)` refuses to copy a file onto itself.
 
@@ -22,7 +25,9 @@ use crate::error::{Error, Result};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum OldMain {
     /// It loaded cleanly: it becomes `.bak` after the older generations are shifted.
-    Rotate { depth: usize },
+    /// `vacate`: a generation that leaves its slot without taking another (the one `restore`
+    /// makes the main file: it is not kept twice, and no older one falls out for it).
+    Rotate { depth: usize, vacate: Option<usize> },
     /// It is corrupt: it is moved to this `.corrupt-…` name, never deleted.
     Quarantine(PathBuf),
     /// Nothing worth keeping (a copy of a backup, or `backup_depth = 0`).
@@ -64,38 +69,179 @@ pub(crate) fn temp_name(main_name: &OsStr) -> OsString {
     name
 }
 
-/// The pid in a temp file name of ours for `main_name`, if `file_name` is one.
-pub(crate) fn temp_owner(file_name: &OsStr, main_name: &OsStr) -> Option<u32> {
+/// Where the old main file goes once the new one is in place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dest {
+    /// `.bak`, after the rotation.
+    Bak,
+    /// A `.corrupt-<UTC time>` name.
+    Corrupt,
+    /// Nowhere: it is removed.
+    Gone,
+}
+
+impl Dest {
+    const ALL: [Dest; 3] = [Dest::Bak, Dest::Corrupt, Dest::Gone];
+
+    fn tag(self) -> &'static str {
+        match self {
+            Dest::Bak => "bak",
+            Dest::Corrupt => "corrupt",
+            Dest::Gone => "gone",
+        }
+    }
+}
+
+/// `.processed.json.tmp-<pid>-<n>.was-<inode>.<dest>`: the name that holds the new file until
+/// it replaces the main file (inode `<inode>`), and the old main file after. Which of the two
+/// it holds is told by its inode, so a later writer never mistakes an old main file, kept
+/// between two renames by a writer that was killed, for a stale temp file.
+fn held_name(main_name: &OsStr, main_ino: u64, dest: Dest) -> OsString {
+    let mut name = temp_name(main_name);
+    name.push(format!(".was-{main_ino}.{}", dest.tag()));
+    name
+}
+
+/// What a temp name of ours says: the writer's pid, and for a held name the old main file's
+/// inode and where it was going.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TempOwner {
+    pub(crate) pid: u32,
+    held: Option<(u64, Dest)>,
+}
+
+/// Whether `file_name` starts as a temp name of ours for `main_name` does (whatever follows):
+/// no other file may be created under such a name, since a later writer may remove it.
+pub(crate) fn looks_like_temp(file_name: &OsStr, main_name: &OsStr) -> bool {
+    let mut prefix = OsString::from(".");
+    prefix.push(main_name);
+    prefix.push(".tmp-");
+    file_name
+        .as_encoded_bytes()
+        .starts_with(prefix.as_encoded_bytes())
+}
+
+/// The owner of a temp or held name of ours for `main_name`, if `file_name` is one.
+pub(crate) fn temp_owner(file_name: &OsStr, main_name: &OsStr) -> Option<TempOwner> {
     let file_name = file_name.to_str()?;
     let rest = file_name
         .strip_prefix('.')?
         .strip_prefix(main_name.to_str()?)?
         .strip_prefix(".tmp-")?;
-    let (pid, n) = rest.split_once('-')?;
-    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    if !digits(pid) || !digits(n) {
-        return None;
-    }
-    pid.parse().ok()
+    let (pid, rest) = rest.split_once('-')?;
+    let (n, held) = match rest.split_once(".was-") {
+        None => (rest, None),
+        Some((n, held)) => {
+            let (ino, tag) = held.split_once('.')?;
+            let dest = Dest::ALL.into_iter().find(|d| d.tag() == tag)?;
+            (n, Some((digits(ino)?.parse().ok()?, dest)))
+        }
+    };
+    digits(n)?;
+    Some(TempOwner {
+        pid: digits(pid)?.parse().ok()?,
+        held,
+    })
 }
 
-/// Removes temp files left by writers that died (their pid is gone). Call only under the
-/// exclusive lock: every writer holds it while its temp file exists.
-pub(crate) fn remove_stale_temps(paths: &Paths, notify: &dyn Fn(&Notice)) {
+fn digits(s: &str) -> Option<&str> {
+    (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())).then_some(s)
+}
+
+/// Settles what writers that died (their pid is gone) left: a temp file of a new version that
+/// never replaced the main file is removed; an old main file held between two renames is put
+/// where the write was taking it (see [`finish_held`]). Call only under the exclusive lock:
+/// every writer holds it while its temp files exist. `depth` is the backup depth, for a
+/// rotation the interrupted write had not finished.
+pub(crate) fn settle_interrupted(paths: &Paths, depth: usize, notify: &dyn Fn(&Notice)) {
     let Ok(entries) = fs::read_dir(&paths.dir) else {
         return;
     };
-    for entry in entries.flatten() {
-        let Some(pid) = temp_owner(&entry.file_name(), &paths.name) else {
-            continue;
-        };
-        if process_alive(pid) {
-            continue;
+    let mut left: Vec<(PathBuf, TempOwner)> = entries
+        .flatten()
+        .filter_map(|e| Some((e.path(), temp_owner(&e.file_name(), &paths.name)?)))
+        .filter(|(_, owner)| !process_alive(owner.pid))
+        .collect();
+    // Plain temp files first: a rotation that finishes a held file must not meet them.
+    left.sort_by_key(|(_, owner)| owner.held.is_some());
+    for (path, owner) in left {
+        match owner.held {
+            Some((ino, dest)) if is_inode(&path, ino) => {
+                finish_held(paths, depth, &path, ino, dest, notify)
+            }
+            // A new version that never replaced the main file, or a generation set aside by
+            // a rotation (which runs only once the new main file is in place).
+            _ => {
+                if fs::remove_file(&path).is_ok() {
+                    notify(&Notice::StaleTempRemoved(path));
+                }
+            }
         }
-        let path = entry.path();
-        if fs::remove_file(&path).is_ok() {
-            notify(&Notice::StaleTempRemoved(path));
+    }
+}
+
+fn is_inode(path: &Path, ino: u64) -> bool {
+    fs::symlink_metadata(path).is_ok_and(|m| m.is_file() && m.ino() == ino)
+}
+
+/// `held` is the old main file of a write that was killed. If the main file is still it (a
+/// hard link made before the new file went in), the name goes; if there is no main file (moved
+/// away before the new file went in), it goes back to main; else the new main file is in place
+/// and `held` goes where the write was taking it. Nothing is deleted that is not also the main
+/// file; what cannot be moved is kept, and said so.
+fn finish_held(
+    paths: &Paths,
+    depth: usize,
+    held: &Path,
+    ino: u64,
+    dest: Dest,
+    notify: &dyn Fn(&Notice),
+) {
+    let main = fs::symlink_metadata(&paths.target).ok();
+    if main.as_ref().is_some_and(|m| m.ino() == ino) {
+        if fs::remove_file(held).is_ok() {
+            notify(&Notice::StaleTempRemoved(held.to_path_buf()));
         }
+        return;
+    }
+    let finished = |to: PathBuf, what: &str| Notice::InterruptedWriteFinished {
+        held: held.to_path_buf(),
+        what: what.to_string(),
+        moved_to: to,
+    };
+    let kept = |why: String| Notice::InterruptedWriteKept {
+        held: held.to_path_buf(),
+        why,
+    };
+    let (to, what) = match (main, dest) {
+        (None, _) => (paths.target.clone(), "the main file, back in its place"),
+        (Some(_), Dest::Gone) => {
+            if fs::remove_file(held).is_ok() {
+                notify(&Notice::StaleTempRemoved(held.to_path_buf()));
+            }
+            return;
+        }
+        (Some(_), Dest::Corrupt) => (
+            backups::corrupt_path(paths, chrono::Utc::now()),
+            "the corrupt main file, moved aside",
+        ),
+        (Some(_), Dest::Bak) => {
+            let bak = paths.backup(0);
+            if bak.exists() {
+                match backups::rotate(paths, depth.max(1), None, &Faults::default()) {
+                    Ok(rotation) => rotation.finish(),
+                    Err(e) => return notify(&kept(e.to_string())),
+                }
+            }
+            (bak, "the previous main file, now the newest backup")
+        }
+    };
+    match rename_no_replace(held, &to) {
+        Ok(()) => {
+            let _ = fsync_dir(&paths.dir);
+            notify(&finished(to, what));
+        }
+        Err(e) => notify(&kept(format!("cannot move it to {}: {e}", to.display()))),
     }
 }
 
@@ -208,6 +354,7 @@ pub(crate) fn write_temp(
     faults: &Faults,
     mode: Option<u32>,
     owner: Option<(u32, u32)>,
+    name: &dyn Fn() -> OsString,
     write: &mut dyn FnMut(&mut dyn Write) -> io::Result<()>,
 ) -> Result<TempFile> {
     // Private until the final bits are set, so a 0o600 state is never briefly world-readable.
@@ -221,14 +368,14 @@ pub(crate) fn write_temp(
                 .open(path)
         })
     };
-    let mut path = paths.dir.join(temp_name(&paths.name));
+    let mut path = paths.dir.join(name());
     let mut attempts = 0;
     let file = loop {
         match create(&path) {
             // A leftover of an earlier process that had our pid: take the next name.
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempts < 100 => {
                 attempts += 1;
-                path = paths.dir.join(temp_name(&paths.name));
+                path = paths.dir.join(name());
             }
             other => {
                 break other
@@ -333,6 +480,10 @@ fn exchange(_a: &Path, _b: &Path) -> io::Result<Exchange> {
 /// Replaces the main file (`paths.target`) with what `write` produces, durably, doing `old`
 /// with the current main file. On error the main file is as it was, the backup generations are
 /// put back as they were (as far as possible: see [`Rotation::undo`]), and no temp file is left.
+///
+/// The old main file is kept under a held name (see [`held_name`]) from the moment the new file
+/// replaces it until it reaches its place, so a writer killed at any step leaves it to the next
+/// writer to put there ([`settle_interrupted`]), never to delete.
 pub(crate) fn commit(
     paths: &Paths,
     faults: &Faults,
@@ -342,198 +493,174 @@ pub(crate) fn commit(
 ) -> Result<()> {
     let target = &paths.target;
     let main_meta = match fs::metadata(target) {
-        Ok(meta) => Some(meta),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Ok(meta) => meta,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return create_main(paths, faults, mode_if_new, write)
+        }
         Err(e) => return Err(Error::io("reading", target, e)),
     };
-    let mode = main_meta
-        .as_ref()
-        .map(|m| m.mode() & 0o7777)
-        .or(mode_if_new);
-    let owner = main_meta.as_ref().map(|m| (m.uid(), m.gid()));
-    let mut temp = write_temp(paths, faults, mode, owner, write)?;
-
-    if main_meta.is_none() {
-        faults
-            .check(FaultPoint::Rename)
-            .and_then(|()| fs::rename(temp.path(), target))
-            .map_err(|e| Error::io("replacing", target, e))?;
-        temp.disarm();
-        if let Err(e) = faults
-            .check(FaultPoint::FsyncDir)
-            .and_then(|()| fsync_dir(&paths.dir))
-        {
-            // There was no file before: leave none, as the caller is told nothing was written.
-            let _ = fs::remove_file(target);
-            return Err(Error::io("syncing the directory", &paths.dir, e));
-        }
-        return Ok(());
-    }
-
-    let mut rotation = match old {
-        OldMain::Rotate { depth } => Some(backups::rotate(paths, depth, faults)?),
-        _ => None,
-    };
-    let replaced = replace_main(paths, faults, &old, mode, owner, temp, rotation.as_mut());
-    if let Some(rotation) = rotation {
-        match replaced {
-            Ok(()) => rotation.finish(),
-            Err(_) => rotation.undo(),
-        }
-    }
-    replaced
-}
-
-/// Puts `temp` in place of the existing main file and does `old` with the latter.
-fn replace_main(
-    paths: &Paths,
-    faults: &Faults,
-    old: &OldMain,
-    mode: Option<u32>,
-    owner: Option<(u32, u32)>,
-    temp: TempFile,
-    rotation: Option<&mut Rotation>,
-) -> Result<()> {
-    let target = &paths.target;
+    let mode = Some(main_meta.mode() & 0o7777);
+    let owner = Some((main_meta.uid(), main_meta.gid()));
+    let (ino, dest) = (main_meta.ino(), old.dest());
+    let name = || held_name(&paths.name, ino, dest);
+    let temp = write_temp(paths, faults, mode, owner, &name, write)?;
     faults
         .check(FaultPoint::Rename)
         .map_err(|e| Error::io("replacing", target, e))?;
+    let held = swap_in(paths, faults, temp, &name)?;
+    // From here the new file is the main file and `held` the old one.
+    let mut rotation = None;
+    let kept = keep_old_main(paths, faults, &old, &held, &mut rotation);
+    let synced = kept.and_then(|at| {
+        match faults
+            .check(FaultPoint::FsyncDir)
+            .and_then(|()| fsync_dir(&paths.dir))
+        {
+            Ok(()) => Ok(at),
+            Err(e) => Err((Some(at), Error::io("syncing the directory", &paths.dir, e))),
+        }
+    });
+    match synced {
+        Ok(at) => {
+            if let Some(rotation) = rotation {
+                rotation.finish();
+            }
+            if old.dest() == Dest::Gone {
+                let _ = fs::remove_file(at);
+            }
+            Ok(())
+        }
+        Err((at, e)) => {
+            // The caller is told the write failed, so the old file goes back where it was.
+            put_back(paths, at.as_deref(), &held, rotation);
+            Err(e)
+        }
+    }
+}
+
+/// There is no main file: the new one is renamed into place.
+fn create_main(
+    paths: &Paths,
+    faults: &Faults,
+    mode: Option<u32>,
+    write: &mut dyn FnMut(&mut dyn Write) -> io::Result<()>,
+) -> Result<()> {
+    let target = &paths.target;
+    let mut temp = write_temp(paths, faults, mode, None, &|| temp_name(&paths.name), write)?;
+    faults
+        .check(FaultPoint::Rename)
+        .and_then(|()| fs::rename(temp.path(), target))
+        .map_err(|e| Error::io("replacing", target, e))?;
+    temp.disarm();
+    if let Err(e) = faults
+        .check(FaultPoint::FsyncDir)
+        .and_then(|()| fsync_dir(&paths.dir))
+    {
+        // There was no file before: leave none, as the caller is told nothing was written.
+        let _ = fs::remove_file(target);
+        return Err(Error::io("syncing the directory", &paths.dir, e));
+    }
+    Ok(())
+}
+
+impl OldMain {
+    fn dest(&self) -> Dest {
+        match self {
+            OldMain::Rotate { .. } => Dest::Bak,
+            OldMain::Quarantine(_) => Dest::Corrupt,
+            OldMain::Discard => Dest::Gone,
+        }
+    }
+}
+
+/// Puts `temp` in place of the main file and returns the held name that now holds the old
+/// main file. With `RENAME_EXCHANGE` that is one atomic swap. Without it (some network file
+/// systems), the old main file gets a second name first (a hard link, so that there is always
+/// a main file; where links are not supported, a rename), then the new file is renamed over
+/// main. Nothing is copied, so this needs no room on the disk. On error nothing has changed.
+fn swap_in(
+    paths: &Paths,
+    faults: &Faults,
+    mut temp: TempFile,
+    name: &dyn Fn() -> OsString,
+) -> Result<PathBuf> {
+    let target = &paths.target;
     let swapped = if faults.has(FaultPoint::NoRenameExchange) {
         Ok(Exchange::Unsupported)
     } else {
         exchange(temp.path(), target)
     };
     match swapped {
-        Ok(Exchange::Done) => after_exchange(paths, faults, old, temp),
-        Ok(Exchange::Unsupported) => {
-            // The copy to `.bak` needs the space of the generation being dropped.
-            if let Some(rotation) = rotation {
-                rotation.drop_set_aside();
-            }
-            by_copy(paths, faults, old, mode, owner, temp)
-        }
-        Err(e) => Err(Error::io("replacing", target, e)),
-    }
-}
-
-/// The new file is main and `temp`'s name holds the old main: keep it where `old` says, then
-/// sync the directory. Any failure swaps the two back.
-fn after_exchange(paths: &Paths, faults: &Faults, old: &OldMain, mut temp: TempFile) -> Result<()> {
-    let target = &paths.target;
-    let keep = match old {
-        OldMain::Rotate { .. } => Some((paths.backup(0), FaultPoint::Backup, "backing up")),
-        OldMain::Quarantine(dest) => Some((dest.clone(), FaultPoint::Quarantine, "moving aside")),
-        OldMain::Discard => None,
-    };
-    let holder = match keep {
-        Some((dest, point, action)) => {
-            if let Err(e) = faults
-                .check(point)
-                .and_then(|()| fs::rename(temp.path(), &dest))
-            {
-                undo_exchange(&mut temp, target);
-                return Err(Error::io(action, target, e));
-            }
-            dest
-        }
-        None => temp.path().to_path_buf(),
-    };
-    if let Err(e) = faults
-        .check(FaultPoint::FsyncDir)
-        .and_then(|()| fsync_dir(&paths.dir))
-    {
-        // The caller is told the write failed, so the old file goes back where it was.
-        if exchange(&holder, target).is_ok() {
-            let _ = fs::remove_file(&holder);
-        } else {
+        Ok(Exchange::Done) => {
             temp.disarm();
+            return Ok(temp.path.clone());
         }
-        return Err(Error::io("syncing the directory", &paths.dir, e));
+        Ok(Exchange::Unsupported) => {}
+        Err(e) => return Err(Error::io("replacing", target, e)),
     }
-    // With `Discard`, the temp guard now removes the old main; otherwise its name is empty.
-    Ok(())
-}
-
-/// Swaps the old main, still under the temp name, back to main (the guard then removes the new
-/// file). If that fails, the guard is disarmed so the old main is not deleted.
-fn undo_exchange(temp: &mut TempFile, target: &Path) {
-    if !matches!(exchange(&temp.path, target), Ok(Exchange::Done)) {
-        temp.disarm();
+    let held = paths.dir.join(name());
+    let linked = fs::hard_link(target, &held).is_ok();
+    if !linked {
+        fs::rename(target, &held).map_err(|e| Error::io("replacing", target, e))?;
     }
-}
-
-/// Without `RENAME_EXCHANGE`: keep the old main first (a copy for `.bak`, a rename for a corrupt
-/// file, a copy under a temp name otherwise), then rename the new file over main. Until the
-/// directory is synced the old main can always be put back, so a failure leaves it in place.
-fn by_copy(
-    paths: &Paths,
-    faults: &Faults,
-    old: &OldMain,
-    mode: Option<u32>,
-    owner: Option<(u32, u32)>,
-    mut temp: TempFile,
-) -> Result<()> {
-    let target = &paths.target;
-    // With `Discard`, the copy is dropped (with its guard) once the write has succeeded.
-    let mut discarded = None;
-    let kept_at = match old {
-        OldMain::Rotate { .. } => {
-            faults
-                .check(FaultPoint::Backup)
-                .map_err(|e| Error::io("backing up", target, e))?;
-            let mut copy = copy_of_main(paths, faults, mode, owner)?;
-            let bak = paths.backup(0);
-            fs::rename(copy.path(), &bak).map_err(|e| Error::io("backing up", target, e))?;
-            copy.disarm();
-            bak
-        }
-        OldMain::Quarantine(dest) => {
-            faults
-                .check(FaultPoint::Quarantine)
-                .and_then(|()| fs::rename(target, dest))
-                .map_err(|e| Error::io("moving aside", target, e))?;
-            dest.clone()
-        }
-        OldMain::Discard => discarded
-            .insert(copy_of_main(paths, faults, mode, owner)?)
-            .path()
-            .to_path_buf(),
-    };
     if let Err(e) = fs::rename(temp.path(), target) {
-        if let OldMain::Quarantine(dest) = old {
-            let _ = fs::rename(dest, target);
+        if linked {
+            let _ = fs::remove_file(&held);
+        } else {
+            let _ = rename_no_replace(&held, target);
         }
         return Err(Error::io("replacing", target, e));
     }
     temp.disarm();
-    if let Err(e) = faults
-        .check(FaultPoint::FsyncDir)
-        .and_then(|()| fsync_dir(&paths.dir))
-    {
-        // The caller is told the write failed, so the old file goes back where it was.
-        let _ = fs::rename(kept_at, target);
-        return Err(Error::io("syncing the directory", &paths.dir, e));
-    }
-    drop(discarded);
-    Ok(())
+    Ok(held)
 }
 
-/// A copy of the main file beside it, under a temp name (removed on drop unless disarmed).
-/// Its errors are reported as backing up the main file, which is what failed.
-fn copy_of_main(
+/// Takes the old main file, at `held`, where `old` says: `.bak` after a rotation, or a
+/// `.corrupt-…` name; with `Discard` it stays at `held` until the write is done. Returns where
+/// it is. On error it is back at `held` and the rotation is undone, with the error and `None`.
+fn keep_old_main(
     paths: &Paths,
     faults: &Faults,
-    mode: Option<u32>,
-    owner: Option<(u32, u32)>,
-) -> Result<TempFile> {
+    old: &OldMain,
+    held: &Path,
+    rotation: &mut Option<Rotation>,
+) -> std::result::Result<PathBuf, (Option<PathBuf>, Error)> {
     let target = &paths.target;
-    write_temp(paths, faults, mode, owner, &mut |w| {
-        io::copy(&mut File::open(target)?, w).map(drop)
-    })
-    .map_err(|e| match e {
-        Error::Io { source, .. } => Error::io("backing up", target, source),
-        e => e,
-    })
+    let (dest, point, action) = match old {
+        OldMain::Rotate { depth, vacate } => {
+            let rotated = backups::rotate(paths, *depth, *vacate, faults);
+            *rotation = Some(rotated.map_err(|e| (None, e))?);
+            (paths.backup(0), FaultPoint::Backup, "backing up")
+        }
+        OldMain::Quarantine(dest) => (dest.clone(), FaultPoint::Quarantine, "moving aside"),
+        OldMain::Discard => return Ok(held.to_path_buf()),
+    };
+    match faults
+        .check(point)
+        .and_then(|()| rename_no_replace(held, &dest))
+    {
+        Ok(()) => Ok(dest),
+        Err(e) => Err((None, Error::io(action, target, e))),
+    }
+}
+
+/// Undoes a write after the swap: the old main file (at `at`, else still at `held`) goes back
+/// to the held name, the generations go back, and then it replaces the new main file. In that
+/// order, a writer killed meanwhile leaves a state the next writer reads as this write done.
+fn put_back(paths: &Paths, at: Option<&Path>, held: &Path, rotation: Option<Rotation>) {
+    if let Some(at) = at.filter(|at| *at != held) {
+        if rename_no_replace(at, held).is_err() {
+            // It stays where it is, a kept generation or corrupt file; the new file stays main.
+            if let Some(rotation) = rotation {
+                rotation.finish();
+            }
+            return;
+        }
+    }
+    if let Some(rotation) = rotation {
+        rotation.undo(paths);
+    }
+    let _ = fs::rename(held, &paths.target);
 }
 
 #[cfg(test)]
@@ -545,7 +672,14 @@ mod tests {
         let main = OsStr::new("processed.json");
         let name = temp_name(main);
         assert!(name.to_str().unwrap().starts_with(".processed.json.tmp-"));
-        assert_eq!(temp_owner(&name, main), Some(std::process::id()));
+        let pid = |name: &str| temp_owner(OsStr::new(name), main).map(|o| o.pid);
+        assert_eq!(pid(name.to_str().unwrap()), Some(std::process::id()));
+        let held = held_name(main, 77, Dest::Corrupt);
+        assert_eq!(
+            temp_owner(&held, main).and_then(|o| o.held),
+            Some((77, Dest::Corrupt))
+        );
+        assert!(looks_like_temp(&held, main) && looks_like_temp(&name, main));
         for other in [
             "processed.json",
             ".processed.json.tmp-",
@@ -553,13 +687,15 @@ mod tests {
             ".processed.json.tmp-12-x",
             ".other.json.tmp-1-2",
             "processed.json.tmp",
+            ".processed.json.tmp-1-2.was-3",
+            ".processed.json.tmp-1-2.was-x.bak",
+            ".processed.json.tmp-1-2.was-3.other",
+            ".processed.json.tmp-1-2.bak",
         ] {
             assert_eq!(temp_owner(OsStr::new(other), main), None, "{other}");
         }
-        assert_eq!(
-            temp_owner(OsStr::new(".processed.json.tmp-42-7"), main),
-            Some(42)
-        );
+        assert_eq!(pid(".processed.json.tmp-42-7"), Some(42));
+        assert_eq!(pid(".processed.json.tmp-42-7.was-9.gone"), Some(42));
     }
 
     #[test]

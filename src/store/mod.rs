@@ -13,6 +13,9 @@
 //!   restored (`-2`, `-3` … added if the name is taken). Never deleted by mamfast.
 //! - `.processed.json.tmp-<pid>-<n>`: a write in progress; never read, and removed by the next
 //!   writer if its process is gone.
+//! - `.processed.json.tmp-<pid>-<n>.was-<inode>.<bak|corrupt|gone>`: the new file until it
+//!   replaces the main file (inode `<inode>`), the old main file after; a later writer tells
+//!   the two apart by the inode and finishes the move of an old main file, never deletes it.
 
 pub mod format;
 
@@ -120,6 +123,15 @@ pub enum Notice {
     ReadWithoutLock { lock_file: PathBuf, reason: String },
     /// A temp file left by an interrupted write was removed.
     StaleTempRemoved(PathBuf),
+    /// A write was killed between two renames, leaving the file it was moving at `held`; it
+    /// was moved where that write was taking it. `what` says what the file is.
+    InterruptedWriteFinished {
+        held: PathBuf,
+        what: String,
+        moved_to: PathBuf,
+    },
+    /// The same, but the file could not be moved (`why`): it is kept where it is.
+    InterruptedWriteKept { held: PathBuf, why: String },
     /// A read found no state file (nor backup): the state is empty. Said so that a mistyped
     /// path does not pass for an empty state.
     StateMissing(PathBuf),
@@ -199,6 +211,22 @@ impl fmt::Display for Notice {
                 "removed {}, left by an interrupted write",
                 path.display()
             ),
+            Notice::InterruptedWriteFinished {
+                held,
+                what,
+                moved_to,
+            } => write!(
+                f,
+                "finished a write that was interrupted: moved {} ({what}) to {}",
+                held.display(),
+                moved_to.display()
+            ),
+            Notice::InterruptedWriteKept { held, why } => write!(
+                f,
+                "kept {}, the previous state left by an interrupted write: {why}; mamfast never \
+                 deletes it: move it aside yourself once you have looked at it",
+                held.display()
+            ),
         }
     }
 }
@@ -254,6 +282,10 @@ pub struct Restored {
     pub summary: Summary,
     /// What became of the main file it replaced.
     pub previous_main: PreviousMain,
+    /// The backup generations that fell out of the kept ones (`state.backup_depth`) to make
+    /// room for the previous main file, by their names before the restore. The restored
+    /// generation itself leaves its slot, so this is empty unless it was beyond the depth.
+    pub dropped: Vec<PathBuf>,
 }
 
 /// The fate of the main file a restore replaced.
@@ -575,6 +607,7 @@ impl MainState {
         match self {
             MainState::Clean if backup_depth > 0 => OldMain::Rotate {
                 depth: backup_depth,
+                vacate: None,
             },
             MainState::Corrupt(_) => {
                 OldMain::Quarantine(backups::corrupt_path(paths, chrono::Utc::now()))
@@ -754,6 +787,8 @@ impl Store {
 
     fn read_with(&self, parse: Parse) -> Result<Loaded> {
         self.check_env()?;
+        // A path that names no file (`/`) is refused before a lock file is made beside it.
+        self.paths()?;
         let lock = self.lock_for_read()?;
         let paths = self.paths()?;
         self.check_network(&paths);
@@ -813,6 +848,7 @@ impl Store {
             });
         }
         self.check_env()?;
+        self.paths()?;
 
         let given_dir = parent_dir(&self.path);
         fs::create_dir_all(&given_dir)
@@ -825,7 +861,7 @@ impl Store {
                 .map_err(|e| Error::io("creating the directory", &paths.dir, e))?;
         }
         self.check_network(&paths);
-        durable::remove_stale_temps(&paths, &*self.notify);
+        durable::settle_interrupted(&paths, self.options.backup_depth, &*self.notify);
         let found = self.load_chain(&paths, parse)?;
         let loaded = self.repair(&paths, found)?;
         let mut state = loaded.state;
@@ -834,7 +870,10 @@ impl Store {
             Outcome::Changed(t) => {
                 // Only a file that loaded cleanly is worth a backup generation.
                 let old = match (&loaded.source, self.options.backup_depth) {
-                    (Source::Main, depth) if depth > 0 => OldMain::Rotate { depth },
+                    (Source::Main, depth) if depth > 0 => OldMain::Rotate {
+                        depth,
+                        vacate: None,
+                    },
                     _ => OldMain::Discard,
                 };
                 durable::commit(&paths, &self.faults, old, None, &mut |w| {
@@ -939,10 +978,23 @@ impl Store {
             Probe::Missing => MainState::Missing,
             Probe::Invalid(reason) => MainState::Corrupt(reason),
         };
-        let old = main.fate(&paths, self.options.backup_depth);
+        let old = match main.fate(&paths, self.options.backup_depth) {
+            // The chosen generation becomes the main file: its slot is vacated rather than an
+            // older, distinct generation dropped.
+            OldMain::Rotate { depth, .. } => OldMain::Rotate {
+                depth,
+                vacate: Some(generation),
+            },
+            other => other,
+        };
+        let dropped = match &old {
+            OldMain::Rotate { depth, vacate } => backups::falling_out(&paths, *depth, *vacate),
+            _ => Vec::new(),
+        };
         let restored = Restored {
             backup: chosen,
             summary,
+            dropped,
             previous_main: match (&main, &old) {
                 (MainState::Missing, _) => PreviousMain::Missing,
                 (_, OldMain::Rotate { .. }) => PreviousMain::BecameBackup(paths.backup(0)),
@@ -953,7 +1005,7 @@ impl Store {
         if self.options.dry_run {
             return Ok(restored);
         }
-        durable::remove_stale_temps(&paths, &*self.notify);
+        durable::settle_interrupted(&paths, self.options.backup_depth, &*self.notify);
         durable::commit(&paths, &self.faults, old.clone(), Some(mode), &mut |w| {
             w.write_all(&bytes)
         })?;
@@ -975,7 +1027,29 @@ impl Store {
     }
 
     fn paths(&self) -> Result<Paths> {
-        Paths::resolve(&self.path).map_err(|e| Error::io("resolving", &self.path, e))
+        Paths::resolve(&self.path).map_err(|e| {
+            // A path without a file name (`/`, `dir/..`) names a directory.
+            let e = match e.kind() {
+                io::ErrorKind::InvalidInput if self.path.is_dir() => {
+                    io::Error::from_raw_os_error(nix::libc::EISDIR)
+                }
+                _ => e,
+            };
+            Error::io("resolving", &self.path, e)
+        })
+    }
+
+    /// Whether `path`, once its links are followed, is in the state's directory under a name
+    /// that the state's temp files take: a later writer could remove such a file.
+    pub fn is_temp_name(&self, path: &Path) -> bool {
+        let (Ok(paths), Ok(given)) = (self.paths(), Paths::resolve(path)) else {
+            return false;
+        };
+        let same_dir = match (fs::canonicalize(&paths.dir), fs::canonicalize(&given.dir)) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => false,
+        };
+        same_dir && durable::looks_like_temp(&given.name, &paths.name)
     }
 
     /// Opens the lock file. `None`: it does not exist and may not be created.
@@ -1114,7 +1188,7 @@ impl Store {
     fn repair_exclusively(&self, parse: Parse) -> Result<Loaded> {
         let _lock = self.lock_for_write()?;
         let paths = self.paths()?;
-        durable::remove_stale_temps(&paths, &*self.notify);
+        durable::settle_interrupted(&paths, self.options.backup_depth, &*self.notify);
         let found = self.load_chain(&paths, parse)?;
         self.repair(&paths, found)
     }
@@ -1293,6 +1367,15 @@ mod tests {
                 reason: "Read-only file system (os error 30)".into(),
             },
             Notice::StaleTempRemoved("/s/.p.json.tmp-1-2".into()),
+            Notice::InterruptedWriteFinished {
+                held: "/s/.p.json.tmp-1-2.was-7.bak".into(),
+                what: "the previous main file".into(),
+                moved_to: "/s/p.json.bak".into(),
+            },
+            Notice::InterruptedWriteKept {
+                held: "/s/.p.json.tmp-1-2.was-7.bak".into(),
+                why: "File exists".into(),
+            },
         ];
         for notice in notices {
             let text = notice.to_string();

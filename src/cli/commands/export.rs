@@ -62,6 +62,13 @@ pub fn run(ctx: &Ctx, args: ExportArgs) -> Result<i32> {
 /// An export is a plain, unlocked write: it must never land on the state file or another of
 /// the store's own files (the same file under any name, through links included).
 fn refuse_state_files(output: &Path, store: &Store) -> Result<()> {
+    if store.is_temp_name(output) {
+        return Err(Error::Usage(format!(
+            "--output {} has the name of a temp file of the state's, which the next write of \
+             the state may remove: export to another name",
+            output.display(),
+        )));
+    }
     let what = match store.own_file(output) {
         None => return Ok(()),
         Some(OwnFile::State(file)) => format!("the state file {}", file.display()),

@@ -53,8 +53,20 @@ pub fn run(ctx: &Ctx, args: RestoreArgs) -> Result<i32> {
             format!("; the previous main file becomes {}", label(Some(0)))
         }
     };
+    // Said, so that no distinct generation disappears without a word.
+    let dropped: String = restored
+        .dropped
+        .iter()
+        .map(|path| {
+            format!(
+                "; {} falls out of the kept generations (state.backup_depth is {})",
+                path.display(),
+                ctx.store().options().backup_depth
+            )
+        })
+        .collect();
     let text = format!(
-        "{} {}{holds} as {}{previous}",
+        "{} {}{holds} as {}{previous}{dropped}",
         ctx.did("restore", "restored"),
         restored.backup.display(),
         ctx.settings.state_file.display(),
