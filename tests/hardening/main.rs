@@ -4,3 +4,5 @@
 
 #[path = "../store_support/mod.rs"]
 mod store_support;
+
+mod paths;
