@@ -754,8 +754,8 @@ impl Resolver<'_> {
         };
         let backup_depth =
             depth.and_then(|v| self.whole_number(KEYS[1], &origins[1], &v, MAX_BACKUP_DEPTH));
-        let lock_timeout = timeout
-            .and_then(|v| self.duration(KEYS[2], &origins[2], &v, false, MAX_LOCK_TIMEOUT));
+        let lock_timeout =
+            timeout.and_then(|v| self.duration(KEYS[2], &origins[2], &v, false, MAX_LOCK_TIMEOUT));
         let failed_ttl =
             ttl.and_then(|v| self.duration(KEYS[3], &origins[3], &v, true, MAX_FAILED_TTL));
         let plugin_dirs = dirs.and_then(|v| self.paths(KEYS[4], &origins[4], &v));
@@ -803,13 +803,7 @@ impl Resolver<'_> {
         None
     }
 
-    fn whole_number(
-        &mut self,
-        key: &str,
-        origin: &Origin,
-        v: &Value,
-        max: usize,
-    ) -> Option<usize> {
+    fn whole_number(&mut self, key: &str, origin: &Origin, v: &Value, max: usize) -> Option<usize> {
         let expected = format!("expected a whole number from 0 to {max}");
         match int_of(v) {
             Some(n) if n >= 0 => match usize::try_from(n) {
@@ -1130,7 +1124,10 @@ mod tests {
             resolve(Path::new("/nonexistent/./b//c/../d")),
             Path::new("/nonexistent/b/d")
         );
-        assert_eq!(resolve(Path::new("/../nonexistent")), Path::new("/nonexistent"));
+        assert_eq!(
+            resolve(Path::new("/../nonexistent")),
+            Path::new("/nonexistent")
+        );
         assert_eq!(resolve(Path::new("/nonexistent/..")), Path::new("/"));
     }
 

@@ -528,7 +528,10 @@ pub const MAX_STATE_BYTES: u64 = 512 << 20;
 pub(crate) enum Unreadable {
     /// A FIFO, a device, a socket: what it is.
     NotRegular(&'static str),
-    TooLarge { len: u64, max: u64 },
+    TooLarge {
+        len: u64,
+        max: u64,
+    },
 }
 
 impl fmt::Display for Unreadable {

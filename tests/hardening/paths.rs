@@ -84,12 +84,18 @@ fn a_fifo_as_the_state_file_is_refused_at_once_and_left_alone() {
         let run = run_guarded(mamfast(&state), args);
         let text = format!("{args:?}: {run:#?}");
         assert!(run.code != 0 || args[1] == "backups", "{text}");
-        assert!(run.stdout.contains("FIFO") || run.stderr.contains("FIFO"), "{text}");
+        assert!(
+            run.stdout.contains("FIFO") || run.stderr.contains("FIFO"),
+            "{text}"
+        );
         assert!(is_fifo(&state), "the FIFO stays where it was: {text}");
     }
     let run = run_guarded(mamfast(&state), &MARK);
     run.expect_code(74, "a FIFO as the state file");
-    assert!(run.stderr.contains("a FIFO, not a regular file"), "{run:#?}");
+    assert!(
+        run.stderr.contains("a FIFO, not a regular file"),
+        "{run:#?}"
+    );
     assert!(run.stderr.contains("must name a regular file"), "{run:#?}");
     assert!(corrupt_files(dir.path()).is_empty());
 }
@@ -110,13 +116,20 @@ fn a_fifo_as_a_backup_is_reported_not_valid_and_skipped() {
     run.expect_code(0, "state backups");
     assert!(run.stdout.contains("FIFO"), "{run:#?}");
     let run = run_guarded(mamfast(&state), &["state", "verify"]);
-    assert!(run.stderr.contains(".bak.1") && run.stderr.contains("FIFO"), "{run:#?}");
+    assert!(
+        run.stderr.contains(".bak.1") && run.stderr.contains("FIFO"),
+        "{run:#?}"
+    );
 
     let run = run_guarded(mamfast(&state), &["state", "list"]);
     run.expect_code(0, "recovered from .bak.2");
     assert!(run.stderr.contains("p.json.bak.2"), "{run:#?}");
     assert!(fs::read(&state).unwrap() == bytes);
-    assert_eq!(corrupt_files(dir.path()).len(), 1, "the corrupt main is kept");
+    assert_eq!(
+        corrupt_files(dir.path()).len(),
+        1,
+        "the corrupt main is kept"
+    );
 
     // A write rotates the links and FIFOs along and never opens them.
     for _ in 0..4 {
@@ -145,7 +158,11 @@ fn a_device_as_the_state_file_or_a_backup_is_never_read() {
     fs::remove_file(&state).unwrap();
     fs::write(&state, "").unwrap();
     symlink("/dev/zero", dir.path().join("p.json.bak")).unwrap();
-    fs::write(dir.path().join("p.json.bak.1"), fixture("pipeline-written.json")).unwrap();
+    fs::write(
+        dir.path().join("p.json.bak.1"),
+        fixture("pipeline-written.json"),
+    )
+    .unwrap();
     run_guarded(mamfast(&state), &["state", "list"]).expect_code(0, "recovered from .bak.1");
 }
 
@@ -230,7 +247,11 @@ fn dot_dot_after_a_symlinked_directory_means_what_the_kernel_means() {
     assert!(kernel.exists() && !root.join("a/p.json").exists());
 
     // --config a/link/../m.toml, whose state.file is relative to the config file's real place.
-    fs::write(root.join("real/m.toml"), "[state]\nfile = \"sub/../q.json\"\n").unwrap();
+    fs::write(
+        root.join("real/m.toml"),
+        "[state]\nfile = \"sub/../q.json\"\n",
+    )
+    .unwrap();
     fs::write(root.join("a/m.toml"), "[state]\nfile = \"decoy.json\"\n").unwrap();
     let config = root.join("a/link/../m.toml");
     let mut cmd = bare(&[]);
@@ -238,7 +259,8 @@ fn dot_dot_after_a_symlinked_directory_means_what_the_kernel_means() {
     let run = run_guarded(cmd, &["config", "show", "--origin"]);
     run.expect_code(0, "--config");
     assert!(
-        run.stdout.contains(&root.join("real/m.toml").display().to_string()),
+        run.stdout
+            .contains(&root.join("real/m.toml").display().to_string()),
         "{run:#?}"
     );
     assert_eq!(
@@ -246,7 +268,11 @@ fn dot_dot_after_a_symlinked_directory_means_what_the_kernel_means() {
         root.join("real/q.json").display().to_string()
     );
     // state.file through a link in the config file's directory.
-    fs::write(root.join("real/n.toml"), "[state]\nfile = \"../a/link/../r.json\"\n").unwrap();
+    fs::write(
+        root.join("real/n.toml"),
+        "[state]\nfile = \"../a/link/../r.json\"\n",
+    )
+    .unwrap();
     let run = run_guarded(
         bare(&[("MAMFAST_CONFIG", &root.join("real/n.toml"))]),
         &["config", "show"],
@@ -308,8 +334,18 @@ fn numeric_settings_have_a_maximum_and_exit_78_beyond_it() {
     let state = dir.path().join("p.json");
     let config = dir.path().join("m.toml");
     let cases: [(&str, &str, &str, &str); 3] = [
-        ("MAMFAST_BACKUP_DEPTH", "5000000", "backup_depth = 101", "from 0 to 100"),
-        ("MAMFAST_LOCK_TIMEOUT", "2d", "lock_timeout = \"25h\"", "longest allowed is 1d"),
+        (
+            "MAMFAST_BACKUP_DEPTH",
+            "5000000",
+            "backup_depth = 101",
+            "from 0 to 100",
+        ),
+        (
+            "MAMFAST_LOCK_TIMEOUT",
+            "2d",
+            "lock_timeout = \"25h\"",
+            "longest allowed is 1d",
+        ),
         (
             "MAMFAST_FAILED_TTL",
             "36501d",
@@ -371,5 +407,8 @@ fn a_config_file_that_is_not_utf8_says_so() {
     cmd.arg("--config").arg(&fifo);
     let run = run_guarded(cmd, &["state", "list"]);
     run.expect_code(78, "FIFO config");
-    assert!(run.stderr.contains("a FIFO, not a regular file"), "{run:#?}");
+    assert!(
+        run.stderr.contains("a FIFO, not a regular file"),
+        "{run:#?}"
+    );
 }
