@@ -446,9 +446,11 @@ struct ConfigFile {
 impl ConfigFile {
     fn read(path: &Path) -> Result<ConfigFile> {
         let bytes = crate::store::read_regular(path, MAX_CONFIG_BYTES).map_err(|e| {
-            let what_to_do = match crate::store::unreadable(&e) {
-                Some(_) => "Name the config file itself (a TOML file)",
-                None => "Check its permissions",
+            let not_a_file = crate::store::unreadable(&e).is_some()
+                || e.raw_os_error() == Some(nix::libc::EISDIR);
+            let what_to_do = match not_a_file {
+                true => "Name the config file itself (a TOML file)",
+                false => "Check its permissions",
             };
             Error::Config(format!(
                 "cannot read config file {}: {e}\n{what_to_do}, or point --config / MAMFAST_CONFIG elsewhere.",

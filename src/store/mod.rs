@@ -583,7 +583,8 @@ pub(crate) fn open_regular(path: &Path, max: u64) -> io::Result<(fs::File, fs::M
     let file = fs::OpenOptions::new()
         .read(true)
         .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_NOCTTY)
-        .open(path)?;
+        .open(path)
+        .map_err(|e| socket_or(e, path))?;
     let meta = file.metadata()?;
     let file_type = meta.file_type();
     if file_type.is_dir() {
@@ -603,6 +604,17 @@ pub(crate) fn open_regular(path: &Path, max: u64) -> io::Result<(fs::File, fs::M
     // A regular file: reads behave as they always do (the flag only mattered for the open).
     fcntl(file.as_raw_fd(), FcntlArg::F_SETFL(OFlag::empty())).map_err(io::Error::from)?;
     Ok((file, meta))
+}
+
+/// A socket cannot be opened at all (`ENXIO`, "no such device or address"): said as what it is.
+fn socket_or(err: io::Error, path: &Path) -> io::Error {
+    use std::os::unix::fs::FileTypeExt;
+    let is_socket = || fs::metadata(path).is_ok_and(|m| m.file_type().is_socket());
+    if err.raw_os_error() == Some(nix::libc::ENXIO) && is_socket() {
+        let why = Unreadable::NotRegular("a socket");
+        return io::Error::new(io::ErrorKind::InvalidInput, why);
+    }
+    err
 }
 
 /// A whole regular file of at most `max` bytes (see [`open_regular`]), read to the end even if
@@ -1341,6 +1353,29 @@ mod tests {
             .unwrap()
             .0
             .is_empty());
+    }
+
+    #[test]
+    fn a_file_larger_than_the_limit_is_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        fs::write(&path, vec![b'x'; 1001]).unwrap();
+        for threshold in [0, u64::MAX] {
+            let err = read_file_with(&path, threshold, 1000).unwrap_err();
+            let too_large = Unreadable::TooLarge {
+                len: 1001,
+                max: 1000,
+            };
+            assert_eq!(unreadable(&err), Some(&too_large));
+            assert_eq!(
+                read_file_with(&path, threshold, 1001).unwrap().0.len(),
+                1001
+            );
+        }
+        assert_eq!(
+            read_regular(&path, 1000).unwrap_err().kind(),
+            io::ErrorKind::InvalidData
+        );
     }
 
     #[test]

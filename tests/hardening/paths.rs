@@ -154,6 +154,16 @@ fn a_device_as_the_state_file_or_a_backup_is_never_read() {
     run_guarded(mamfast(&state), &["state", "list"]).expect_code(74, "/dev/zero");
     assert_eq!(fs::read_link(&state).unwrap(), Path::new("/dev/zero"));
 
+    // A socket cannot even be opened: said as what it is.
+    let socket = dir.path().join("s.json");
+    let _listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    let run = run_guarded(mamfast(&socket), &MARK);
+    run.expect_code(74, "a socket");
+    assert!(
+        run.stderr.contains("a socket, not a regular file"),
+        "{run:#?}"
+    );
+
     // As a backup: not valid, skipped.
     fs::remove_file(&state).unwrap();
     fs::write(&state, "").unwrap();
@@ -409,6 +419,10 @@ fn a_config_file_that_is_not_utf8_says_so() {
     run.expect_code(78, "FIFO config");
     assert!(
         run.stderr.contains("a FIFO, not a regular file"),
+        "{run:#?}"
+    );
+    assert!(
+        run.stderr.contains("Name the config file itself"),
         "{run:#?}"
     );
 }
