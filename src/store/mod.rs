@@ -628,6 +628,46 @@ pub(crate) fn read_regular(path: &Path, max: u64) -> io::Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// A writer that refuses to write more than `max` bytes: a state is never written larger than
+/// it can be read back ([`MAX_STATE_BYTES`]); the write fails and the previous file stays.
+struct Capped<'a> {
+    inner: &'a mut dyn io::Write,
+    left: u64,
+    max: u64,
+}
+
+impl<'a> Capped<'a> {
+    fn new(inner: &'a mut dyn io::Write, max: u64) -> Self {
+        Capped {
+            inner,
+            left: max,
+            max,
+        }
+    }
+}
+
+impl io::Write for Capped<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if buf.len() as u64 > self.left {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "the state would be larger than the {} MiB a state file can be read back at; \
+                     remove entries (`mamfast state prune`) to make room",
+                    self.max >> 20
+                ),
+            ));
+        }
+        let n = self.inner.write(buf)?;
+        self.left -= n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 /// A file that grew past `max` while it was read is refused as one that was too large.
 fn check_len(len: u64, max: u64) -> io::Result<()> {
     if len > max {
@@ -962,7 +1002,7 @@ impl Store {
                     _ => OldMain::Discard,
                 };
                 durable::commit(&paths, &self.faults, old, None, &mut |w| {
-                    format::write_state(w, &state)
+                    format::write_state(&mut Capped::new(w, MAX_STATE_BYTES), &state)
                 })?;
                 t
             }
@@ -1376,6 +1416,17 @@ mod tests {
             read_regular(&path, 1000).unwrap_err().kind(),
             io::ErrorKind::InvalidData
         );
+    }
+
+    #[test]
+    fn a_state_is_never_written_larger_than_it_can_be_read() {
+        use std::io::Write;
+        let mut out = Vec::new();
+        let mut capped = Capped::new(&mut out, 10);
+        capped.write_all(b"0123456789").unwrap();
+        let err = capped.write_all(b"x").unwrap_err();
+        assert!(err.to_string().contains("larger than"), "{err}");
+        assert_eq!(out, b"0123456789");
     }
 
     #[test]
