@@ -58,6 +58,23 @@ const ENV_VARS: [(&str, &str); 6] = [
 const FLAGS: [(&str, &str); 2] = [("--state-file", "state.file"), ("--dry-run", "dry_run")];
 
 const DEFAULT_BACKUP_DEPTH: usize = 3;
+
+/// The most backup generations `state.backup_depth` may keep. Each generation is a full copy of
+/// the state, every write renames each kept one while it holds the lock, and `state backups`
+/// and `verify` read them all: a hundred copies is already far more history than a restore
+/// needs, and a larger number is much more likely a typo than a wish.
+pub const MAX_BACKUP_DEPTH: usize = 100;
+
+/// The longest `state.lock_timeout`: a write holds the lock for seconds, so a holder still
+/// there after a day is stuck, and waiting longer only hides it.
+pub const MAX_LOCK_TIMEOUT: Duration = Duration::from_secs(86_400);
+
+/// The longest `state.failed_ttl` (and `--failed-older-than`): a hundred years (36500d), past
+/// which a TTL means "never"; leave it unset for that.
+pub const MAX_FAILED_TTL: Duration = Duration::from_secs(36_500 * 86_400);
+
+/// A config file larger than this is not read: the example with every key is 2 KB.
+const MAX_CONFIG_BYTES: u64 = 1 << 20;
 const DEFAULT_LOCK_TIMEOUT: &str = "30s";
 const DEFAULT_PLUGIN_DIR: &str = "~/.local/libexec/mamfast";
 
@@ -315,6 +332,19 @@ pub fn parse_duration(text: &str, bare_days: bool) -> Result<Duration, String> {
     })
 }
 
+/// `d` if it is no longer than `max`, else why not (the detail of a message, as
+/// [`parse_duration`] gives).
+pub fn at_most(d: Duration, max: Duration) -> Result<Duration, String> {
+    if d <= max {
+        return Ok(d);
+    }
+    Err(format!(
+        "{} is too long; the longest allowed is {}",
+        format_duration(d),
+        format_duration(max)
+    ))
+}
+
 /// Formats a duration compactly in its largest exact unit (`"30s"`, `"90m"`, `"30d"`,
 /// `"1500ms"`), so that [`parse_duration`] gives the same duration back.
 pub fn format_duration(d: Duration) -> String {
@@ -415,9 +445,24 @@ struct ConfigFile {
 
 impl ConfigFile {
     fn read(path: &Path) -> Result<ConfigFile> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
+        let bytes = crate::store::read_regular(path, MAX_CONFIG_BYTES).map_err(|e| {
+            let not_a_file = crate::store::unreadable(&e).is_some()
+                || e.raw_os_error() == Some(nix::libc::EISDIR);
+            let what_to_do = match not_a_file {
+                true => "Name the config file itself (a TOML file)",
+                false => "Check its permissions",
+            };
             Error::Config(format!(
-                "cannot read config file {}: {e}\nCheck its permissions, or point --config / MAMFAST_CONFIG elsewhere.",
+                "cannot read config file {}: {e}\n{what_to_do}, or point --config / MAMFAST_CONFIG elsewhere.",
+                path.display()
+            ))
+        })?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            let at = e.utf8_error().valid_up_to();
+            let line = 1 + e.as_bytes()[..at].iter().filter(|b| **b == b'\n').count();
+            Error::Config(format!(
+                "config file {} is not UTF-8 text (byte {at}, line {line}): TOML files must be \
+                 UTF-8.\nConvert it (e.g. `iconv -f latin1 -t utf-8`) or fix that line.",
                 path.display()
             ))
         })?;
@@ -543,8 +588,8 @@ fn candidates(
             None => raw.to_path_buf(),
         };
         match std::env::current_dir() {
-            Ok(cwd) if expanded.is_relative() => clean(&cwd.join(expanded)),
-            _ => clean(&expanded),
+            Ok(cwd) if expanded.is_relative() => resolve(&cwd.join(expanded)),
+            _ => resolve(&expanded),
         }
     };
     if let Some(path) = &overrides.config {
@@ -709,9 +754,12 @@ impl Resolver<'_> {
             Some(v) => self.path(KEYS[0], &origins[0], &v),
             None => self.default_state_file(),
         };
-        let backup_depth = depth.and_then(|v| self.whole_number(KEYS[1], &origins[1], &v));
-        let lock_timeout = timeout.and_then(|v| self.duration(KEYS[2], &origins[2], &v, false));
-        let failed_ttl = ttl.and_then(|v| self.duration(KEYS[3], &origins[3], &v, true));
+        let backup_depth =
+            depth.and_then(|v| self.whole_number(KEYS[1], &origins[1], &v, MAX_BACKUP_DEPTH));
+        let lock_timeout =
+            timeout.and_then(|v| self.duration(KEYS[2], &origins[2], &v, false, MAX_LOCK_TIMEOUT));
+        let failed_ttl =
+            ttl.and_then(|v| self.duration(KEYS[3], &origins[3], &v, true, MAX_FAILED_TTL));
         let plugin_dirs = dirs.and_then(|v| self.paths(KEYS[4], &origins[4], &v));
         let dry_run = dry_run.and_then(|v| self.boolean(KEYS[5], &origins[5], &v));
 
@@ -757,14 +805,14 @@ impl Resolver<'_> {
         None
     }
 
-    fn whole_number(&mut self, key: &str, origin: &Origin, v: &Value) -> Option<usize> {
-        const EXPECTED: &str = "expected a whole number (0 or more)";
+    fn whole_number(&mut self, key: &str, origin: &Origin, v: &Value, max: usize) -> Option<usize> {
+        let expected = format!("expected a whole number from 0 to {max}");
         match int_of(v) {
             Some(n) if n >= 0 => match usize::try_from(n) {
-                Ok(n) => Some(n),
-                Err(_) => self.bad(key, origin, format!("{n} is too large")),
+                Ok(n) if n <= max => Some(n),
+                _ => self.bad(key, origin, format!("{n} is too large; {expected}")),
             },
-            _ => self.bad(key, origin, format!("found {}, {EXPECTED}", describe(v))),
+            _ => self.bad(key, origin, format!("found {}, {expected}", describe(v))),
         }
     }
 
@@ -775,10 +823,11 @@ impl Resolver<'_> {
         origin: &Origin,
         v: &Value,
         nullable: bool,
+        max: Duration,
     ) -> Option<Option<Duration>> {
         match v {
             Value::String(_, s) if nullable && s.trim().is_empty() => Some(None),
-            Value::String(_, s) => match parse_duration(s, false) {
+            Value::String(_, s) => match parse_duration(s, false).and_then(|d| at_most(d, max)) {
                 Ok(d) => Some(Some(d)),
                 Err(detail) => self.bad(key, origin, detail),
             },
@@ -867,7 +916,7 @@ impl Resolver<'_> {
     fn resolve_path(&self, text: &str, origin: &Origin) -> std::result::Result<PathBuf, String> {
         let path = expand_tilde(text, self.home.as_deref())?;
         if path.is_absolute() {
-            return Ok(clean(&path));
+            return Ok(resolve(&path));
         }
         let base = match origin {
             Origin::File(file) => file.parent().map(Path::to_path_buf).unwrap_or_default(),
@@ -880,14 +929,14 @@ impl Resolver<'_> {
                 })
                 .clone()?,
         };
-        Ok(clean(&base.join(path)))
+        Ok(resolve(&base.join(path)))
     }
 
     fn default_state_file(&mut self) -> Option<PathBuf> {
         let dir = absolute_var(self.env, "XDG_STATE_HOME")
             .or_else(|| self.home.as_ref().map(|h| h.join(".local").join("state")));
         match dir {
-            Some(dir) => Some(clean(&dir.join("mamfast").join("processed.json"))),
+            Some(dir) => Some(resolve(&dir.join("mamfast").join("processed.json"))),
             None => {
                 self.errors.push(
                     "cannot work out the default state file: neither XDG_STATE_HOME nor HOME is set.\n\
@@ -927,10 +976,25 @@ fn expand_tilde(text: &str, home: Option<&Path>) -> std::result::Result<PathBuf,
     Ok(home.join(rest.trim_start_matches('/')))
 }
 
-/// Lexically cleans a path: no `.`, no `..` after a normal component, no repeated `/`.
-/// Symlinks are not resolved.
-fn clean(path: &Path) -> PathBuf {
+/// `path` as the kernel will take it, but for its last component: every directory on the way
+/// is resolved, symlinks followed, so that `link/..` is the parent of the link's target (as
+/// the kernel has it), not the directory holding the link. The last component is kept as
+/// written: it may not exist yet, and if it is a symlink, it is one the store writes through.
+fn resolve(path: &Path) -> PathBuf {
+    match (path.parent(), path.file_name()) {
+        (Some(parent), Some(name)) => real_dir(parent).join(name),
+        // `/`, or a path ending in `..`: a directory, resolved whole.
+        _ => real_dir(path),
+    }
+}
+
+/// A directory path with its symlinks resolved and no `.` or `..` left, as far as it exists;
+/// the rest (directories to be created) is cleaned as text, which is then what the kernel does
+/// too, there being no symlink in it.
+fn real_dir(path: &Path) -> PathBuf {
     let mut out = PathBuf::new();
+    // Whether `out` exists and is free of symlinks, so far.
+    let mut real = true;
     for component in path.components() {
         match component {
             Component::CurDir => {}
@@ -939,6 +1003,15 @@ fn clean(path: &Path) -> PathBuf {
                     matches!(out.components().next_back(), Some(Component::Normal(_))) && out.pop();
                 if !popped && !out.has_root() {
                     out.push("..");
+                }
+            }
+            Component::Normal(name) => {
+                out.push(name);
+                if real {
+                    match std::fs::canonicalize(&out) {
+                        Ok(resolved) => out = resolved,
+                        Err(_) => real = false,
+                    }
                 }
             }
             other => out.push(other.as_os_str()),
@@ -1058,11 +1131,37 @@ mod tests {
     }
 
     #[test]
-    fn paths_are_cleaned_lexically() {
-        assert_eq!(clean(Path::new("/a/./b//c/../d")), Path::new("/a/b/d"));
-        assert_eq!(clean(Path::new("/../a")), Path::new("/a"));
-        assert_eq!(clean(Path::new("a/../../b")), Path::new("../b"));
-        assert_eq!(clean(Path::new("./")), Path::new("."));
+    fn paths_that_do_not_exist_are_cleaned_as_text() {
+        assert_eq!(
+            resolve(Path::new("/nonexistent/./b//c/../d")),
+            Path::new("/nonexistent/b/d")
+        );
+        assert_eq!(
+            resolve(Path::new("/../nonexistent")),
+            Path::new("/nonexistent")
+        );
+        assert_eq!(resolve(Path::new("/nonexistent/..")), Path::new("/"));
+    }
+
+    #[test]
+    fn dot_dot_after_a_symlink_is_the_parent_of_its_target() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(dir.path()).unwrap();
+        std::fs::create_dir_all(root.join("real/deep")).unwrap();
+        std::fs::create_dir_all(root.join("a")).unwrap();
+        std::os::unix::fs::symlink(root.join("real/deep"), root.join("a/link")).unwrap();
+        assert_eq!(
+            resolve(&root.join("a/link/../p.json")),
+            root.join("real/p.json")
+        );
+        // Missing directories below a link are kept, to be created there.
+        assert_eq!(
+            resolve(&root.join("a/link/new/../sub/p.json")),
+            root.join("real/deep/sub/p.json")
+        );
+        // The last component stays as written, a symlink included.
+        std::os::unix::fs::symlink("elsewhere.json", root.join("a/p.json")).unwrap();
+        assert_eq!(resolve(&root.join("a/./p.json")), root.join("a/p.json"));
     }
 
     #[test]

@@ -169,6 +169,14 @@ fn io_hint(err: &std::io::Error, path: &std::path::Path) -> &'static str {
             "\nThis file system cannot lock files (NFS without its lock service?): keep the state \
              file on a local disk. The previous state is intact."
         }
+        _ if matches!(
+            crate::store::unreadable(err),
+            Some(crate::store::Unreadable::NotRegular(_))
+        ) =>
+        {
+            "\nstate.file (--state-file, MAMFAST_STATE_FILE) must name a regular file: move that \
+             one away, or name another. Nothing was changed."
+        }
         _ => "\nThe previous state is intact.",
     }
 }

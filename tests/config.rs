@@ -444,17 +444,17 @@ fn bad_values_in_a_file_name_key_file_value_and_expectation() {
         (
             "[state]\nbackup_depth = \"three\"",
             "state.backup_depth",
-            "found string \"three\", expected a whole number (0 or more)",
+            "found string \"three\", expected a whole number from 0 to 100",
         ),
         (
             "[state]\nbackup_depth = -1",
             "state.backup_depth",
-            "found integer -1, expected a whole number (0 or more)",
+            "found integer -1, expected a whole number from 0 to 100",
         ),
         (
             "[state]\nbackup_depth = 2.5",
             "state.backup_depth",
-            "found float 2.5, expected a whole number (0 or more)",
+            "found float 2.5, expected a whole number from 0 to 100",
         ),
         (
             "[state]\nlock_timeout = 30",
@@ -526,12 +526,12 @@ fn bad_values_in_the_environment_name_the_variable() {
         (
             "MAMFAST_BACKUP_DEPTH",
             "three",
-            "invalid value for state.backup_depth from MAMFAST_BACKUP_DEPTH: found string \"three\", expected a whole number (0 or more)",
+            "invalid value for state.backup_depth from MAMFAST_BACKUP_DEPTH: found string \"three\", expected a whole number from 0 to 100",
         ),
         (
             "MAMFAST_BACKUP_DEPTH",
             "-2",
-            "invalid value for state.backup_depth from MAMFAST_BACKUP_DEPTH: found string \"-2\", expected a whole number (0 or more)",
+            "invalid value for state.backup_depth from MAMFAST_BACKUP_DEPTH: found string \"-2\", expected a whole number from 0 to 100",
         ),
         (
             "MAMFAST_FAILED_TTL",

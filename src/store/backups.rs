@@ -5,8 +5,10 @@
 //! early) and leaves alone generations beyond the configured depth, as depth 0 leaves all. A
 //! write that fails undoes its rotation, so the generations are as they were.
 
+use std::ffi::OsStr;
 use std::fs;
 use std::io;
+use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
@@ -15,34 +17,32 @@ use super::{durable, FaultPoint, Faults, Paths};
 use crate::error::{Error, Result};
 
 /// The generation a file name stands for: `processed.json.bak` → 0, `processed.json.bak.2` → 2.
-pub(crate) fn generation_of(file_name: &str, main_name: &str) -> Option<usize> {
-    let rest = file_name.strip_prefix(main_name)?.strip_prefix(".bak")?;
+/// Names are bytes: a state file's name need not be UTF-8, and its backups are its own still.
+pub(crate) fn generation_of(file_name: &OsStr, main_name: &OsStr) -> Option<usize> {
+    let rest = file_name
+        .as_bytes()
+        .strip_prefix(main_name.as_bytes())?
+        .strip_prefix(b".bak")?;
     if rest.is_empty() {
         return Some(0);
     }
-    let n = rest.strip_prefix('.')?;
+    let n = rest.strip_prefix(b".")?;
     // `.bak.0` and `.bak.01` are not names we write: leave them out.
-    if n.is_empty() || n.starts_with('0') || !n.bytes().all(|b| b.is_ascii_digit()) {
+    if n.is_empty() || n.starts_with(b"0") || !n.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    n.parse().ok()
+    std::str::from_utf8(n).ok()?.parse().ok()
 }
 
 /// Every existing backup generation, oldest last.
 pub(crate) fn existing(paths: &Paths) -> Vec<(usize, PathBuf)> {
-    let Some(main_name) = paths.name.to_str() else {
-        return Vec::new();
-    };
     let Ok(entries) = fs::read_dir(&paths.dir) else {
         return Vec::new();
     };
     let mut found: Vec<(usize, PathBuf)> = entries
         .flatten()
         .filter(|e| e.file_type().is_ok_and(|t| t.is_file() || t.is_symlink()))
-        .filter_map(|e| {
-            let name = e.file_name();
-            generation_of(name.to_str()?, main_name).map(|g| (g, e.path()))
-        })
+        .filter_map(|e| generation_of(&e.file_name(), &paths.name).map(|g| (g, e.path())))
         .collect();
     found.sort();
     found
@@ -168,9 +168,11 @@ fn keep_after_last(paths: &Paths, path: &std::path::Path) {
 /// write does not wait for it (about 10 ms per 60 MB on ext4).
 fn drop_generation(path: &std::path::Path) -> io::Result<()> {
     const LARGE: u64 = 8 << 20;
-    let handle = fs::File::open(path)
+    // Opened without blocking: a backup may be a link to a FIFO, whose open would hang.
+    let handle = super::open_regular(path, u64::MAX)
         .ok()
-        .filter(|f| f.metadata().is_ok_and(|m| m.len() >= LARGE));
+        .filter(|(_, meta)| meta.len() >= LARGE)
+        .map(|(file, _)| file);
     fs::remove_file(path)?;
     if let Some(handle) = handle {
         let _ = std::thread::Builder::new()
@@ -199,13 +201,15 @@ pub(crate) fn corrupt_path(paths: &Paths, now: DateTime<Utc>) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::ffi::OsStringExt;
 
     #[test]
     fn generation_names() {
-        let main = "processed.json";
-        assert_eq!(generation_of("processed.json.bak", main), Some(0));
-        assert_eq!(generation_of("processed.json.bak.1", main), Some(1));
-        assert_eq!(generation_of("processed.json.bak.12", main), Some(12));
+        let main = OsStr::new("processed.json");
+        let of = |name: &str| generation_of(OsStr::new(name), main);
+        assert_eq!(of("processed.json.bak"), Some(0));
+        assert_eq!(of("processed.json.bak.1"), Some(1));
+        assert_eq!(of("processed.json.bak.12"), Some(12));
         for other in [
             "processed.json",
             "processed.json.bak.",
@@ -215,9 +219,24 @@ mod tests {
             "processed.json.bakx",
             "processed.json.corrupt-20261126T101530Z",
             "other.json.bak",
+            "processed.json.bak.99999999999999999999999",
         ] {
-            assert_eq!(generation_of(other, main), None, "{other}");
+            assert_eq!(of(other), None, "{other}");
         }
+    }
+
+    #[test]
+    fn generation_names_need_not_be_utf8() {
+        let main = OsStr::from_bytes(b"st\xe9.json");
+        let name = |suffix: &[u8]| {
+            let mut bytes = b"st\xe9.json".to_vec();
+            bytes.extend_from_slice(suffix);
+            std::ffi::OsString::from_vec(bytes)
+        };
+        assert_eq!(generation_of(&name(b".bak"), main), Some(0));
+        assert_eq!(generation_of(&name(b".bak.2"), main), Some(2));
+        assert_eq!(generation_of(&name(b".bak.\xff"), main), None);
+        assert_eq!(generation_of(OsStr::new("st.json.bak"), main), None);
     }
 
     fn paths_in(dir: &std::path::Path) -> Paths {

@@ -505,6 +505,10 @@ fn probe(path: &Path, is_main: bool, parse: Parse) -> Result<Probe> {
     let (bytes, mode) = match read_file(path) {
         Ok(read) => read,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Probe::Missing),
+        // Too large to be a state: corrupt, to be replaced by a backup and moved aside whole.
+        Err(e) if matches!(unreadable(&e), Some(Unreadable::TooLarge { .. })) => {
+            return Ok(Probe::Invalid(e.to_string()))
+        }
         // An unreadable main file is not a corrupt one: it must not be moved aside.
         Err(e) if is_main => return Err(Error::io("reading", path, e)),
         Err(e) => return Ok(Probe::Invalid(format!("cannot read: {e}"))),
@@ -543,19 +547,180 @@ fn probe(path: &Path, is_main: bool, parse: Parse) -> Result<Probe> {
     }
 }
 
-/// A whole file and its permission bits. A large file is read by two threads, one half each:
-/// most of the time of reading it goes into the first touch of the fresh memory, which the
-/// second CPU then shares.
-fn read_file(path: &Path) -> io::Result<(Vec<u8>, u32)> {
-    read_file_with(path, 8 << 20)
+/// The most a state file can sensibly be: 512 MiB. A state takes about 660 bytes an entry
+/// (100 000 entries are 66 MB), so this is some 800 000 entries, eight times the largest
+/// library measured, while loading it already takes about 2.5 times its size in memory. A larger
+/// file (a runaway `truncate`, a wrong file) is never read into memory: it is refused as
+/// corrupt, and moved aside whole when a backup replaces it.
+pub const MAX_STATE_BYTES: u64 = 512 << 20;
+
+/// Why a file that exists was not read: it is no regular file, or it is larger than allowed.
+/// Travels inside an [`io::Error`], so that callers tell it apart with [`unreadable`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Unreadable {
+    /// A FIFO, a device, a socket: what it is.
+    NotRegular(&'static str),
+    TooLarge {
+        len: u64,
+        max: u64,
+    },
 }
 
-fn read_file_with(path: &Path, two_threads_from: u64) -> io::Result<(Vec<u8>, u32)> {
+impl fmt::Display for Unreadable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Unreadable::NotRegular(what) => write!(f, "{what}, not a regular file"),
+            Unreadable::TooLarge { len, max } => write!(
+                f,
+                "{len} bytes, larger than the {} MiB a state file can be",
+                max >> 20
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Unreadable {}
+
+/// The [`Unreadable`] inside `err`, if that is why a file was not read.
+pub(crate) fn unreadable(err: &io::Error) -> Option<&Unreadable> {
+    err.get_ref()?.downcast_ref::<Unreadable>()
+}
+
+/// What a file that is not a regular one is, for messages.
+fn kind_of(file_type: fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if file_type.is_fifo() {
+        "a FIFO"
+    } else if file_type.is_char_device() {
+        "a character device"
+    } else if file_type.is_block_device() {
+        "a block device"
+    } else if file_type.is_socket() {
+        "a socket"
+    } else {
+        "not a file"
+    }
+}
+
+/// Opens `path` to read it only if it is a regular file of at most `max` bytes, never blocking:
+/// the open is non-blocking (a FIFO without a writer would wait forever), and the type and size
+/// are checked on the open file (`fstat`), not on the name, which may change in between. A
+/// directory is `EISDIR`, as reading it would be; anything else not regular, or too large, is
+/// an [`Unreadable`].
+pub(crate) fn open_regular(path: &Path, max: u64) -> io::Result<(fs::File, fs::Metadata)> {
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_NOCTTY)
+        .open(path)
+        .map_err(|e| socket_or(e, path))?;
+    let meta = file.metadata()?;
+    let file_type = meta.file_type();
+    if file_type.is_dir() {
+        return Err(io::Error::from_raw_os_error(nix::libc::EISDIR));
+    }
+    if !file_type.is_file() {
+        let why = Unreadable::NotRegular(kind_of(file_type));
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, why));
+    }
+    if meta.len() > max {
+        let why = Unreadable::TooLarge {
+            len: meta.len(),
+            max,
+        };
+        return Err(io::Error::new(io::ErrorKind::InvalidData, why));
+    }
+    // A regular file: reads behave as they always do (the flag only mattered for the open).
+    fcntl(file.as_raw_fd(), FcntlArg::F_SETFL(OFlag::empty())).map_err(io::Error::from)?;
+    Ok((file, meta))
+}
+
+/// A socket cannot be opened at all (`ENXIO`, "no such device or address"): said as what it is.
+fn socket_or(err: io::Error, path: &Path) -> io::Error {
+    use std::os::unix::fs::FileTypeExt;
+    let is_socket = || fs::metadata(path).is_ok_and(|m| m.file_type().is_socket());
+    if err.raw_os_error() == Some(nix::libc::ENXIO) && is_socket() {
+        let why = Unreadable::NotRegular("a socket");
+        return io::Error::new(io::ErrorKind::InvalidInput, why);
+    }
+    err
+}
+
+/// A whole regular file of at most `max` bytes (see [`open_regular`]), read to the end even if
+/// it grew since it was opened, but never past `max`.
+pub(crate) fn read_regular(path: &Path, max: u64) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let (file, meta) = open_regular(path, max)?;
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    file.take(max.saturating_add(1)).read_to_end(&mut bytes)?;
+    check_len(bytes.len() as u64, max)?;
+    Ok(bytes)
+}
+
+/// A writer that refuses to write more than `max` bytes: a state is never written larger than
+/// it can be read back ([`MAX_STATE_BYTES`]); the write fails and the previous file stays.
+struct Capped<'a> {
+    inner: &'a mut dyn io::Write,
+    left: u64,
+    max: u64,
+}
+
+impl<'a> Capped<'a> {
+    fn new(inner: &'a mut dyn io::Write, max: u64) -> Self {
+        Capped {
+            inner,
+            left: max,
+            max,
+        }
+    }
+}
+
+impl io::Write for Capped<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if buf.len() as u64 > self.left {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "the state would be larger than the {} MiB a state file can be read back at; \
+                     remove entries (`mamfast state prune`) to make room",
+                    self.max >> 20
+                ),
+            ));
+        }
+        let n = self.inner.write(buf)?;
+        self.left -= n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// A file that grew past `max` while it was read is refused as one that was too large.
+fn check_len(len: u64, max: u64) -> io::Result<()> {
+    if len > max {
+        let why = Unreadable::TooLarge { len, max };
+        return Err(io::Error::new(io::ErrorKind::InvalidData, why));
+    }
+    Ok(())
+}
+
+/// A whole state file and its permission bits (at most [`MAX_STATE_BYTES`]; see
+/// [`open_regular`]). A large file is read by two threads, one half each: most of the time of
+/// reading it goes into the first touch of the fresh memory, which the second CPU then shares.
+fn read_file(path: &Path) -> io::Result<(Vec<u8>, u32)> {
+    read_file_with(path, 8 << 20, MAX_STATE_BYTES)
+}
+
+fn read_file_with(path: &Path, two_threads_from: u64, max: u64) -> io::Result<(Vec<u8>, u32)> {
     use std::io::Read;
     use std::os::unix::fs::FileExt;
 
-    let mut file = fs::File::open(path)?;
-    let meta = file.metadata()?;
+    let (file, meta) = open_regular(path, max)?;
     let mode = meta.mode() & 0o7777;
     let len = meta.len();
     if len >= two_threads_from && two_cpus() {
@@ -580,7 +745,9 @@ fn read_file_with(path: &Path, two_threads_from: u64) -> io::Result<(Vec<u8>, u3
         }
     }
     let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes)?;
+    // Positional reads leave the offset at 0: this reads from the start, never past `max`.
+    file.take(max.saturating_add(1)).read_to_end(&mut bytes)?;
+    check_len(bytes.len() as u64, max)?;
     Ok((bytes, mode))
 }
 
@@ -877,7 +1044,7 @@ impl Store {
                     _ => OldMain::Discard,
                 };
                 durable::commit(&paths, &self.faults, old, None, &mut |w| {
-                    format::write_state(w, &state)
+                    format::write_state(&mut Capped::new(w, MAX_STATE_BYTES), &state)
                 })?;
                 t
             }
@@ -1295,11 +1462,48 @@ mod tests {
         let bytes: Vec<u8> = (0..100_001u32).map(|i| (i * 7 % 251) as u8).collect();
         fs::write(&path, &bytes).unwrap();
         for threshold in [0, u64::MAX] {
-            let (read, _) = read_file_with(&path, threshold).unwrap();
+            let (read, _) = read_file_with(&path, threshold, MAX_STATE_BYTES).unwrap();
             assert!(read == bytes, "threshold {threshold}");
         }
         fs::write(&path, b"").unwrap();
-        assert!(read_file_with(&path, 0).unwrap().0.is_empty());
+        assert!(read_file_with(&path, 0, MAX_STATE_BYTES)
+            .unwrap()
+            .0
+            .is_empty());
+    }
+
+    #[test]
+    fn a_file_larger_than_the_limit_is_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        fs::write(&path, vec![b'x'; 1001]).unwrap();
+        for threshold in [0, u64::MAX] {
+            let err = read_file_with(&path, threshold, 1000).unwrap_err();
+            let too_large = Unreadable::TooLarge {
+                len: 1001,
+                max: 1000,
+            };
+            assert_eq!(unreadable(&err), Some(&too_large));
+            assert_eq!(
+                read_file_with(&path, threshold, 1001).unwrap().0.len(),
+                1001
+            );
+        }
+        assert_eq!(
+            read_regular(&path, 1000).unwrap_err().kind(),
+            io::ErrorKind::InvalidData
+        );
+    }
+
+    #[test]
+    fn a_state_is_never_written_larger_than_it_can_be_read() {
+        use std::io::Write;
+        let mut out = Vec::new();
+        let mut capped = Capped::new(&mut out, 10);
+        capped.write_all(b"0123456789").unwrap();
+        let err = capped.write_all(b"x").unwrap_err();
+        assert!(err.to_string().contains("larger than"), "{err}");
+        assert_eq!(out, b"0123456789");
     }
 
     #[test]

@@ -7,4 +7,5 @@ mod store_support;
 
 mod durable;
 mod fields;
+mod paths;
 mod text;

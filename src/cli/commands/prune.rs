@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::{count, path_exists};
 use crate::cli::Ctx;
-use crate::config::{format_duration, parse_duration};
+use crate::config::{at_most, format_duration, parse_duration, MAX_FAILED_TTL};
 use crate::error::{Error, Result};
 use crate::state::ops::{expired_failed, find_stale_entries, ExpiredFailed, StaleEntry};
 use crate::store::Outcome;
@@ -73,6 +73,7 @@ fn failed_ttl(ctx: &Ctx, args: &PruneArgs) -> Result<Option<Duration>> {
     }
     match &args.failed_older_than {
         Some(text) => parse_duration(text, true)
+            .and_then(|d| at_most(d, MAX_FAILED_TTL))
             .map(Some)
             .map_err(|why| Error::Usage(format!("invalid value for --failed-older-than: {why}"))),
         None => Ok(ctx.settings.failed_ttl),
