@@ -34,14 +34,16 @@ pub(crate) fn generation_of(file_name: &OsStr, main_name: &OsStr) -> Option<usiz
     std::str::from_utf8(n).ok()?.parse().ok()
 }
 
-/// Every existing backup generation, oldest last.
+/// Every existing backup generation, oldest last. A FIFO or device under a backup's name is
+/// one too (it is reported as not valid, and rotation only renames it); only a directory is
+/// not.
 pub(crate) fn existing(paths: &Paths) -> Vec<(usize, PathBuf)> {
     let Ok(entries) = fs::read_dir(&paths.dir) else {
         return Vec::new();
     };
     let mut found: Vec<(usize, PathBuf)> = entries
         .flatten()
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_file() || t.is_symlink()))
+        .filter(|e| e.file_type().is_ok_and(|t| !t.is_dir()))
         .filter_map(|e| generation_of(&e.file_name(), &paths.name).map(|g| (g, e.path())))
         .collect();
     found.sort();

@@ -426,3 +426,20 @@ fn a_config_file_that_is_not_utf8_says_so() {
         "{run:#?}"
     );
 }
+
+/// A plain FIFO under a backup's name is one of the files tried, and the error says so.
+#[test]
+fn a_fifo_as_the_only_backup_is_named_among_the_files_tried() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("p.json");
+    fs::write(&state, "{ not json").unwrap();
+    mkfifo(&dir.path().join("p.json.bak"));
+    let run = run_guarded(mamfast(&state), &["state", "list"]);
+    run.expect_code(65, "no valid generation");
+    assert!(
+        run.stderr.contains("p.json.bak") && run.stderr.contains("FIFO"),
+        "{run:#?}"
+    );
+    assert!(is_fifo(&dir.path().join("p.json.bak")));
+    assert_eq!(fs::read(&state).unwrap(), b"{ not json");
+}
