@@ -1,10 +1,11 @@
-//! The lock beside the state file: `flock(2)` on `<file>.lock`, shared to read, exclusive to
-//! write, with a bounded wait and a best-effort name for whoever holds it.
+//! The lock beside the state file: `flock(2)` on `<file>.lock`, exclusive to write, shared for
+//! the reads that need it, with a bounded wait and a best-effort name (and mode) for whoever
+//! holds it. Which lock files a write takes, and in which order, is `Store::lock_for_write`'s.
 //!
 //! Only `flock` is used, never `fcntl`/`lockf` record locks: Linux keeps the two kinds apart and
 //! the Python tool locks the same file with `fcntl.flock`. The lock file is never deleted; if it
-//! is replaced while we wait, we follow the path to the new file. Holders are looked up in
-//! `/proc/locks` (Linux).
+//! is replaced while we wait, we follow the path to the new file. It is never opened through a
+//! symlink, and only a regular file is one. Holders are looked up in `/proc/locks` (Linux).
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -357,6 +358,29 @@ mod tests {
             !who.exclusive && who.text.ends_with(" shared (reading)"),
             "{who:?}"
         );
+    }
+
+    #[test]
+    fn only_a_regular_file_is_opened_as_the_lock_and_no_link_is_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.lock");
+        let target = dir.path().join("elsewhere.lock");
+        std::os::unix::fs::symlink(&target, &path).unwrap();
+        for create in [true, false] {
+            let err = open(&path, create).unwrap_err();
+            assert!(err.to_string().contains("it is a symbolic link"), "{err}");
+        }
+        assert!(!target.exists());
+        std::fs::remove_file(&path).unwrap();
+        nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let err = open(&path, false).unwrap_err();
+        assert!(err.to_string().contains("it is a FIFO"), "{err}");
+        std::fs::remove_file(&path).unwrap();
+        std::fs::create_dir(&path).unwrap();
+        let err = open(&path, true).unwrap_err();
+        assert!(err.to_string().contains("it is a directory"), "{err}");
+        std::fs::remove_dir(&path).unwrap();
+        assert!(open(&path, true).unwrap().metadata().unwrap().is_file());
     }
 
     #[test]

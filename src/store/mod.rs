@@ -4,10 +4,12 @@
 //! Assumptions: Linux (`flock(2)`, `renameat2`, `/proc/locks`, `statfs`), and a state file whose
 //! backups, temp and corrupt files live in the same directory as the (symlink-resolved) file, so
 //! that every rename stays on one file system. The lock is `<given path>.lock`, as the Python
-//! tool has it; it is created when needed and never deleted.
+//! tool has it, and, for a write through another name (a symlink), also `<real path>.lock`
+//! beside the file itself; they are created when needed and never deleted.
 //!
 //! Files beside `processed.json` (CONTRACT.md §2):
-//! - `processed.json.lock`: the lock, shared to read, exclusive to write.
+//! - `processed.json.lock`: the lock, exclusive to write; shared only for a read that has to
+//!   look past a clean main file (a read of a clean main file takes no lock).
 //! - `processed.json.bak`, `.bak.1` …: the generations before the last writes, newest first.
 //! - `processed.json.corrupt-<UTC time>`: a corrupt main file moved aside before a backup is
 //!   restored (`-2`, `-3` … added if the name is taken). Never deleted by mamfast.
@@ -742,9 +744,11 @@ impl Store {
         self.read_with(Parse::Lazy).map(|loaded| loaded.state)
     }
 
-    /// Loads the state under a shared lock: the main file, else the first valid backup (which
-    /// is then copied back to the main file under the exclusive lock, the corrupt file kept as
-    /// `.corrupt-…`). A missing file (or directory) is an empty state; nothing is created.
+    /// Loads the state: a clean main file without a lock (writers rename a whole file into
+    /// place, so the one opened is whole, and readers never hold writers off); otherwise, under
+    /// a shared lock, the main file, else the first valid backup (which is then copied back to
+    /// the main file under the exclusive lock, the corrupt file kept as `.corrupt-…`). A
+    /// missing file (or directory) is an empty state; nothing is created.
     pub fn read_loaded(&self) -> Result<Loaded> {
         self.read_with(Parse::Full)
     }
@@ -832,7 +836,7 @@ impl Store {
         f: impl FnOnce(&mut State) -> Result<Outcome<T>>,
     ) -> Result<T> {
         if self.options.dry_run {
-            // Loaded as a read loads in a dry run (shared lock, nothing repaired), and kept.
+            // Loaded as a read loads in a dry run (nothing repaired), and kept.
             let mut state = self.read_with(parse)?.state;
             return Ok(match f(&mut state)? {
                 Outcome::Changed(t) | Outcome::Unchanged(t) => t,

@@ -133,12 +133,13 @@ fn large_state(dir: &Path) -> PathBuf {
     path
 }
 
-/// Item 6: readers in loops never hold a writer off: each write gets in well within its
-/// 8 s timeout (the writes themselves take a fraction of a second).
+/// Item 6: readers in loops never hold a writer off. Six loops of `state list` on a state of
+/// a few megabytes, and writers that may not wait at all (`lock_timeout` 0s): each gets in at
+/// its first try, because no reader holds the lock.
 #[test]
 fn a_writer_gets_in_while_readers_keep_coming() {
     const READERS: usize = 6;
-    const WRITES: usize = 3;
+    const WRITES: usize = 5;
     let dir = tempfile::tempdir().unwrap();
     let path = large_state(dir.path());
     let stop = Arc::new(AtomicBool::new(false));
@@ -157,21 +158,25 @@ fn a_writer_gets_in_while_readers_keep_coming() {
         .collect();
     // Let the readers overlap before the writers come.
     thread::sleep(Duration::from_millis(1500));
-    let mut took = Vec::new();
+    let mut refused = Vec::new();
     for _ in 0..WRITES {
-        let start = Instant::now();
         let mut cmd = mamfast(&path);
-        cmd.env("MAMFAST_LOCK_TIMEOUT", "8s");
+        cmd.env("MAMFAST_LOCK_TIMEOUT", "0s");
         let run = run(cmd, ["state", "mark-failed", HOT, "--error", "e"]);
-        took.push(start.elapsed());
-        run.expect_code(0, "a writer among readers");
+        if run.code != 0 {
+            refused.push(run);
+        }
+        thread::sleep(Duration::from_millis(200));
     }
     stop.store(true, Ordering::Relaxed);
     let reads: usize = readers.into_iter().map(|r| r.join().unwrap()).sum();
-    eprintln!("{reads} reads; writes took {took:?}");
     assert!(
         reads >= READERS,
         "the readers did not keep reading ({reads} reads)"
+    );
+    assert!(
+        refused.is_empty(),
+        "writers held off by readers: {refused:#?}"
     );
     assert_eq!(retry_count(&path), Some(WRITES as u64));
 }
