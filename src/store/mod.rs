@@ -1057,8 +1057,10 @@ impl Store {
     ///
     /// No deadlock: the Python tool holds one lock at a time, and a mamfast writer only ever
     /// waits for a real-path lock while holding a given-name lock. A real-path lock is the
-    /// given-name lock only of a writer that was given the real path, and such a writer takes
-    /// no second lock, so no writer can hold a real-path lock while waiting for another one.
+    /// given-name lock only of a writer whose name leads to that very lock file (the real
+    /// path, or it through symlinked directories), and such a writer takes no second lock, so
+    /// no writer holds a real-path lock while waiting for another one. (Should symlinks be
+    /// re-pointed in a cycle while writers wait, the wait still ends at `lock_timeout`.)
     /// The real path is resolved again once both are held: if the name was pointed elsewhere
     /// meanwhile, the second lock is retaken for the new file.
     fn lock_for_write(&self) -> Result<Vec<Lock>> {
