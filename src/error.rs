@@ -93,16 +93,19 @@ pub enum Error {
 
     /// Another process held the lock longer than `state.lock_timeout` (exit 75).
     #[error(
-        "could not lock {lock_file} within {}: held by {}\n\
-         Another mamfast or the Python tool is writing the state. Try again later, or raise \
+        "could not lock {lock_file} within {}: held by {}\n{} Try again later, or raise \
          state.lock_timeout (MAMFAST_LOCK_TIMEOUT).",
         humantime::format_duration(*.waited),
-        .holder.as_deref().unwrap_or("another process")
+        .holder.as_deref().unwrap_or("another process"),
+        lock_holder_hint(*.exclusive)
     )]
     LockTimeout {
         lock_file: PathBuf,
         waited: Duration,
+        /// Who holds it (pid, escaped command line and mode), when `/proc/locks` tells.
         holder: Option<String>,
+        /// Whether a holder holds it exclusive (writing) rather than shared (reading).
+        exclusive: Option<bool>,
     },
 
     /// A configuration value or file is wrong (exit 78).
@@ -138,6 +141,17 @@ impl Error {
             path: path.into(),
             source,
         }
+    }
+}
+
+fn lock_holder_hint(exclusive: Option<bool>) -> &'static str {
+    match exclusive {
+        Some(true) => "Another mamfast or the Python tool is writing the state.",
+        Some(false) => {
+            "Another process is reading the state under a shared lock (the Python tool, or \
+             `mamfast state backups`), and a write waits until every reader lets go."
+        }
+        None => "Another process holds the lock.",
     }
 }
 
@@ -268,7 +282,8 @@ mod tests {
         let lock = Error::LockTimeout {
             lock_file: "/s/processed.json.lock".into(),
             waited: Duration::from_secs(2),
-            holder: Some("pid 42 (python3)".into()),
+            holder: Some("pid 42 (python3) exclusive (writing)".into()),
+            exclusive: Some(true),
         };
         assert_eq!(lock.exit_code(), 75);
         let text = lock.to_string();

@@ -4,10 +4,12 @@
 //! Assumptions: Linux (`flock(2)`, `renameat2`, `/proc/locks`, `statfs`), and a state file whose
 //! backups, temp and corrupt files live in the same directory as the (symlink-resolved) file, so
 //! that every rename stays on one file system. The lock is `<given path>.lock`, as the Python
-//! tool has it; it is created when needed and never deleted.
+//! tool has it, and, for a write through another name (a symlink), also `<real path>.lock`
+//! beside the file itself; they are created when needed and never deleted.
 //!
 //! Files beside `processed.json` (CONTRACT.md §2):
-//! - `processed.json.lock`: the lock, shared to read, exclusive to write.
+//! - `processed.json.lock`: the lock, exclusive to write; shared only for a read that has to
+//!   look past a clean main file (a read of a clean main file takes no lock).
 //! - `processed.json.bak`, `.bak.1` …: the generations before the last writes, newest first.
 //! - `processed.json.corrupt-<UTC time>`: a corrupt main file moved aside before a backup is
 //!   restored (`-2`, `-3` … added if the name is taken). Never deleted by mamfast.
@@ -30,7 +32,7 @@ use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::error::{Error, Result, MISSING};
 use crate::state::migrate::migrate;
@@ -945,9 +947,11 @@ impl Store {
         self.read_with(Parse::Lazy).map(|loaded| loaded.state)
     }
 
-    /// Loads the state under a shared lock: the main file, else the first valid backup (which
-    /// is then copied back to the main file under the exclusive lock, the corrupt file kept as
-    /// `.corrupt-…`). A missing file (or directory) is an empty state; nothing is created.
+    /// Loads the state: a clean main file without a lock (writers rename a whole file into
+    /// place, so the one opened is whole, and readers never hold writers off); otherwise, under
+    /// a shared lock, the main file, else the first valid backup (which is then copied back to
+    /// the main file under the exclusive lock, the corrupt file kept as `.corrupt-…`). A
+    /// missing file (or directory) is an empty state; nothing is created.
     pub fn read_loaded(&self) -> Result<Loaded> {
         self.read_with(Parse::Full)
     }
@@ -956,6 +960,9 @@ impl Store {
         self.check_env()?;
         // A path that names no file (`/`) is refused before a lock file is made beside it.
         self.paths()?;
+        if let Some(loaded) = self.read_clean_main(parse)? {
+            return Ok(loaded);
+        }
         let lock = self.lock_for_read()?;
         let paths = self.paths()?;
         self.check_network(&paths);
@@ -984,6 +991,32 @@ impl Store {
         }
     }
 
+    /// The main file, read without a lock, if it is a valid state; `None` for anything else.
+    ///
+    /// A reader takes no lock when it need not, so that readers coming one after another never
+    /// hold a writer off. Every writer, mamfast and the Python tool, replaces the main file by
+    /// a rename (`renameat2`, `os.replace`), so the file we opened is one whole state, old or
+    /// new, whatever is written meanwhile. Anything else is read again under the lock, as
+    /// before: a missing main file (a writer without `RENAME_EXCHANGE` may be moving a corrupt
+    /// one aside), a corrupt one (its recovery reads `.bak`, which the Python tool writes in
+    /// place with `shutil.copy2`), an unreadable or newer one (for the same error as before).
+    fn read_clean_main(&self, parse: Parse) -> Result<Option<Loaded>> {
+        let paths = self.paths()?;
+        self.check_network(&paths);
+        Ok(match probe(&paths.target, true, parse) {
+            Ok(Probe::Valid {
+                state,
+                migrated_from,
+                ..
+            }) => Some(Loaded {
+                state,
+                source: Source::Main,
+                migrated_from,
+            }),
+            _ => None,
+        })
+    }
+
     /// Read-modify-write under the exclusive lock: loads (with recovery and migration), runs
     /// `f`, and on [`Outcome::Changed`] rotates the backups and writes the state durably.
     /// `Outcome::Unchanged` and dry run write nothing, not even a backup. The state's
@@ -1008,7 +1041,7 @@ impl Store {
         f: impl FnOnce(&mut State) -> Result<Outcome<T>>,
     ) -> Result<T> {
         if self.options.dry_run {
-            // Loaded as a read loads in a dry run (shared lock, nothing repaired), and kept.
+            // Loaded as a read loads in a dry run (nothing repaired), and kept.
             let mut state = self.read_with(parse)?.state;
             return Ok(match f(&mut state)? {
                 Outcome::Changed(t) | Outcome::Unchanged(t) => t,
@@ -1020,13 +1053,13 @@ impl Store {
         let given_dir = parent_dir(&self.path);
         fs::create_dir_all(&given_dir)
             .map_err(|e| Error::io("creating the directory", &given_dir, e))?;
+        // A (dangling) symlink into a directory that does not exist yet: the lock of the real
+        // path is made there.
+        let real_dir = self.paths()?.dir;
+        fs::create_dir_all(&real_dir)
+            .map_err(|e| Error::io("creating the directory", &real_dir, e))?;
         let _lock = self.lock_for_write()?;
         let paths = self.paths()?;
-        if paths.dir != given_dir {
-            // A (dangling) symlink into a directory that does not exist yet.
-            fs::create_dir_all(&paths.dir)
-                .map_err(|e| Error::io("creating the directory", &paths.dir, e))?;
-        }
         self.check_network(&paths);
         durable::settle_interrupted(&paths, self.options.backup_depth, &*self.notify);
         let found = self.load_chain(&paths, parse)?;
@@ -1112,10 +1145,10 @@ impl Store {
         if !pre.dir.is_dir() {
             return Err(missing(&pre.backup(generation)));
         }
-        let _lock = if self.options.dry_run {
-            self.lock_for_read()?
+        let _lock: Vec<Lock> = if self.options.dry_run {
+            self.lock_for_read()?.into_iter().collect()
         } else {
-            Some(self.lock_for_write()?)
+            self.lock_for_write()?
         };
         let paths = self.paths()?;
         let chosen = paths.backup(generation);
@@ -1255,18 +1288,90 @@ impl Store {
         .map(Some)
     }
 
-    fn lock_for_write(&self) -> Result<Lock> {
-        let lock_file = self.lock_path();
-        let file = lock::open(&lock_file, true)
-            .map_err(|e| Error::io("creating the lock file", &lock_file, e))?;
+    /// The exclusive locks a write needs, waiting at most `lock_timeout` in all.
+    ///
+    /// A lock belongs to a name, but a write must exclude every writer of the same file,
+    /// whatever name it was reached by (a symlink to it, a symlinked directory, `..`). So two
+    /// locks are taken, always in this order:
+    ///
+    /// 1. `<given path>.lock`, the Python tool's lock for the name it was given;
+    /// 2. `<real path>.lock`, beside the file itself (its directory canonicalised): the lock
+    ///    every name of the file leads to. Skipped when it is the same file as the first (the
+    ///    name given is the real one, or leads there through symlinked directories only).
+    ///
+    /// No deadlock: the Python tool holds one lock at a time, and a mamfast writer only ever
+    /// waits for a real-path lock while holding a given-name lock. A real-path lock is the
+    /// given-name lock only of a writer whose name leads to that very lock file (the real
+    /// path, or it through symlinked directories), and such a writer takes no second lock, so
+    /// no writer holds a real-path lock while waiting for another one. (Should symlinks be
+    /// re-pointed in a cycle while writers wait, the wait still ends at `lock_timeout`.)
+    /// The real path is resolved again once both are held: if the name was pointed elsewhere
+    /// meanwhile, the second lock is retaken for the new file.
+    fn lock_for_write(&self) -> Result<Vec<Lock>> {
+        self.take_write_locks().map_err(|e| match e {
+            // The wait is told in full, not what was left of it for the second lock.
+            Error::LockTimeout {
+                lock_file,
+                holder,
+                exclusive,
+                ..
+            } => Error::LockTimeout {
+                lock_file,
+                waited: self.options.lock_timeout,
+                holder,
+                exclusive,
+            },
+            e => e,
+        })
+    }
+
+    fn take_write_locks(&self) -> Result<Vec<Lock>> {
+        let deadline = Instant::now() + self.options.lock_timeout;
+        let given = self.take_lock(&self.lock_path(), deadline)?;
+        loop {
+            let real = self.real_lock_path()?;
+            let file = lock::open(&real, true)
+                .map_err(|e| Error::io("creating the lock file", &real, e))?;
+            if lock::same_file(&given, &file) {
+                return Ok(vec![given]);
+            }
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let second = lock::acquire(
+                file,
+                &real,
+                LockMode::Exclusive,
+                remaining,
+                true,
+                &*self.notify,
+            )?;
+            if self.real_lock_path()? == real {
+                return Ok(vec![given, second]);
+            }
+        }
+    }
+
+    fn take_lock(&self, path: &Path, deadline: Instant) -> Result<Lock> {
+        let file =
+            lock::open(path, true).map_err(|e| Error::io("creating the lock file", path, e))?;
         lock::acquire(
             file,
-            &lock_file,
+            path,
             LockMode::Exclusive,
-            self.options.lock_timeout,
+            deadline.saturating_duration_since(Instant::now()),
             true,
             &*self.notify,
         )
+    }
+
+    /// `<real path of the state file>.lock`: the symlinks of the name followed, its directory
+    /// canonicalised (which therefore must exist).
+    fn real_lock_path(&self) -> Result<PathBuf> {
+        let paths = self.paths()?;
+        let dir = fs::canonicalize(&paths.dir)
+            .map_err(|e| Error::io("resolving the directory", &paths.dir, e))?;
+        let mut name = paths.name;
+        name.push(".lock");
+        Ok(dir.join(name))
     }
 
     fn check_network(&self, paths: &Paths) {

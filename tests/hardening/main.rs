@@ -7,5 +7,6 @@ mod store_support;
 
 mod durable;
 mod fields;
+mod lock;
 mod paths;
 mod text;
