@@ -71,6 +71,13 @@ macro_rules! record {
             const KIND: Kind = Kind::Record(&$name::SCHEMA);
         }
 
+        impl Record for $name {
+            const SCHEMA: Schema = $name::SCHEMA;
+            fn extra_mut(&mut self) -> &mut Map<String, Value> {
+                &mut self.extra
+            }
+        }
+
         impl Fields for $name {
             fn each_field<E>(
                 &self,
@@ -83,6 +90,9 @@ macro_rules! record {
                     }
                     if self.$field.is_some() || self.present & Self::bit($key) != 0 {
                         f($key, self.$field.as_field())?;
+                        // A value of the wrong type kept under the known key's name (see
+                        // `Record`) gives way to a value set since: never a key twice.
+                        let _ = extra.next_if(|(k, _)| k.as_str() == $key);
                     }
                 )*
                 for (k, v) in extra {
@@ -246,31 +256,54 @@ impl AsField for Option<Checkpoints> {
     }
 }
 
-/// The value of a key this build does not know, kept as read, except a number too large for a
-/// float (`1e400`): Python reads it as `inf` and writes it back as `Infinity`, which is not JSON
-/// (and which neither tool can then read). Such a file is refused as corrupt instead of being
-/// carried along towards a file nobody can load.
-fn unknown_value<'de, A: MapAccess<'de>>(map: &mut A, key: &str) -> Result<Value, A::Error> {
-    fn out_of_range(value: &Value) -> Option<&str> {
-        match value {
-            Value::Number(n) => {
-                let text = n.as_str();
-                let float = text.contains(['.', 'e', 'E']);
-                (float && text.parse::<f64>().is_ok_and(f64::is_infinite)).then_some(text)
-            }
-            Value::Array(items) => items.iter().find_map(out_of_range),
-            Value::Object(map) => map.values().find_map(out_of_range),
-            _ => None,
+/// The value of a key this build does not know, kept as read. A number too large for a
+/// float (`1e400`) is kept too: Python reads it as `inf` and writes `Infinity`, and so does
+/// the writer (see `store::format::python_number`).
+fn unknown_value<'de, A: MapAccess<'de>>(map: &mut A, _key: &str) -> Result<Value, A::Error> {
+    map.next_value()
+}
+
+/// An entry type of the state file (an entry, or its checkpoints): its known keys and where
+/// its unknown keys go. A file that Python reads but whose known key has a value of the
+/// wrong type (`"retry_count": 3.0`) is loaded with that value kept among the unknown keys,
+/// under its own name, where the writer puts it back in its place (see
+/// `store::format::python`).
+pub(crate) trait Record: Fields + Default + serde::de::DeserializeOwned {
+    const SCHEMA: Schema;
+    fn extra_mut(&mut self) -> &mut Map<String, Value>;
+}
+
+/// Why `value` cannot be the value of a known key of `kind`, to follow the key's name:
+/// ` is 3.0, not a whole number …`, or `.staged_at is 5, not a string` where a nested record
+/// holds the misfit. `None`: it fits (`null` fits every kind).
+pub(crate) fn misfit(kind: &Kind, value: &Value) -> Option<String> {
+    let whole = |n: &serde_json::Number| n.as_u64().is_some() && !n.as_str().contains(['.', 'e', 'E']);
+    let what = match value {
+        Value::Null => return None,
+        Value::Bool(_) => "a boolean",
+        Value::Number(n) if whole(n) => "a whole number",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    };
+    let expected = match (kind, value) {
+        (Kind::Str, Value::String(_)) => return None,
+        (Kind::Str, _) => "a string",
+        (Kind::U64, Value::Number(n)) if whole(n) => return None,
+        (Kind::U64, _) => "a whole number from 0 to 18446744073709551615",
+        (Kind::Record(schema), Value::Object(map)) => {
+            return schema.keys.iter().zip(schema.kinds).find_map(|(key, kind)| {
+                Some(format!(".{key}{}", misfit(kind, map.get(*key)?)?))
+            });
         }
-    }
-    let value: Value = map.next_value()?;
-    if let Some(number) = out_of_range(&value) {
-        return Err(de::Error::custom(format_args!(
-            "number {number} under \"{key}\" is out of range (Python would read it as \
-             infinity and write it back as Infinity, which is not JSON)"
-        )));
-    }
-    Ok(value)
+        (Kind::Record(_), _) => "an object",
+    };
+    let shown = match value {
+        Value::Number(n) => crate::store::format::python_number(n.as_str()),
+        _ => what.to_string(),
+    };
+    Some(format!(" is {shown}, not {expected}"))
 }
 
 /// A key of an entry as read: the index of a known key in `KEYS`, or an unknown key.
