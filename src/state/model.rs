@@ -659,14 +659,16 @@ mod tests {
     }
 
     #[test]
-    fn numbers_beyond_a_float_are_refused_in_unknown_values_big_integers_kept() {
-        for bad in [
+    fn numbers_beyond_a_float_and_big_integers_are_kept_in_unknown_values() {
+        // Python reads 1e400 as inf and writes Infinity; the writer does the same.
+        for text in [
             r#"{"x": 1e400}"#,
             r#"{"processed": {"A": {"x": [1, {"y": -1E+999}]}}}"#,
             r#"{"failed": {"A": {"checkpoints_like": {"z": 1.5e308, "w": 2e308}}}}"#,
         ] {
-            let err = serde_json::from_str::<State>(bad).unwrap_err().to_string();
-            assert!(err.contains("out of range"), "{bad}: {err}");
+            let state: State = serde_json::from_str(text).unwrap();
+            let written = String::from_utf8(crate::store::format::to_python_json(&state)).unwrap();
+            assert!(written.contains("Infinity"), "{text}: {written}");
         }
         let big = r#"{"x": 123456789012345678901234567890, "y": 1e-400, "z": 1.7e308}"#;
         let state: State = serde_json::from_str(big).unwrap();
@@ -674,6 +676,25 @@ mod tests {
             state.extra["x"].to_string(),
             "123456789012345678901234567890"
         );
+    }
+
+    #[test]
+    fn a_known_key_of_the_wrong_type_is_named_with_what_it_should_be() {
+        let retry = &FailedEntry::SCHEMA.kinds[FailedEntry::KEYS.iter().position(|k| *k == "retry_count").unwrap()];
+        let checkpoints = &ProcessedEntry::SCHEMA.kinds[2];
+        let cases: [(&Kind, Value, Option<&str>); 8] = [
+            (retry, serde_json::json!(3), None),
+            (retry, Value::Null, None),
+            (retry, serde_json::from_str("3.0").unwrap(), Some(" is 3.0, not a whole number from 0 to 18446744073709551615")),
+            (retry, serde_json::from_str("18446744073709551616").unwrap(), Some(" is 18446744073709551616, not a whole number from 0 to 18446744073709551615")),
+            (retry, serde_json::json!(true), Some(" is a boolean, not a whole number from 0 to 18446744073709551615")),
+            (retry, serde_json::json!("3"), Some(" is a string, not a whole number from 0 to 18446744073709551615")),
+            (checkpoints, serde_json::json!([]), Some(" is a list, not an object")),
+            (checkpoints, serde_json::json!({"staged_at": 5, "zz": 1}), Some(".staged_at is 5, not a string")),
+        ];
+        for (kind, value, expected) in cases {
+            assert_eq!(misfit(kind, &value).as_deref(), expected, "{value}");
+        }
     }
 
     #[test]
