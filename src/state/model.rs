@@ -277,7 +277,8 @@ pub(crate) trait Record: Fields + Default + serde::de::DeserializeOwned {
 /// ` is 3.0, not a whole number …`, or `.staged_at is 5, not a string` where a nested record
 /// holds the misfit. `None`: it fits (`null` fits every kind).
 pub(crate) fn misfit(kind: &Kind, value: &Value) -> Option<String> {
-    let whole = |n: &serde_json::Number| n.as_u64().is_some() && !n.as_str().contains(['.', 'e', 'E']);
+    let whole =
+        |n: &serde_json::Number| n.as_u64().is_some() && !n.as_str().contains(['.', 'e', 'E']);
     let what = match value {
         Value::Null => return None,
         Value::Bool(_) => "a boolean",
@@ -293,9 +294,11 @@ pub(crate) fn misfit(kind: &Kind, value: &Value) -> Option<String> {
         (Kind::U64, Value::Number(n)) if whole(n) => return None,
         (Kind::U64, _) => "a whole number from 0 to 18446744073709551615",
         (Kind::Record(schema), Value::Object(map)) => {
-            return schema.keys.iter().zip(schema.kinds).find_map(|(key, kind)| {
-                Some(format!(".{key}{}", misfit(kind, map.get(*key)?)?))
-            });
+            return schema
+                .keys
+                .iter()
+                .zip(schema.kinds)
+                .find_map(|(key, kind)| Some(format!(".{key}{}", misfit(kind, map.get(*key)?)?)));
         }
         (Kind::Record(_), _) => "an object",
     };
@@ -680,17 +683,44 @@ mod tests {
 
     #[test]
     fn a_known_key_of_the_wrong_type_is_named_with_what_it_should_be() {
-        let retry = &FailedEntry::SCHEMA.kinds[FailedEntry::KEYS.iter().position(|k| *k == "retry_count").unwrap()];
+        let retry = &FailedEntry::SCHEMA.kinds[FailedEntry::KEYS
+            .iter()
+            .position(|k| *k == "retry_count")
+            .unwrap()];
         let checkpoints = &ProcessedEntry::SCHEMA.kinds[2];
         let cases: [(&Kind, Value, Option<&str>); 8] = [
             (retry, serde_json::json!(3), None),
             (retry, Value::Null, None),
-            (retry, serde_json::from_str("3.0").unwrap(), Some(" is 3.0, not a whole number from 0 to 18446744073709551615")),
-            (retry, serde_json::from_str("18446744073709551616").unwrap(), Some(" is 18446744073709551616, not a whole number from 0 to 18446744073709551615")),
-            (retry, serde_json::json!(true), Some(" is a boolean, not a whole number from 0 to 18446744073709551615")),
-            (retry, serde_json::json!("3"), Some(" is a string, not a whole number from 0 to 18446744073709551615")),
-            (checkpoints, serde_json::json!([]), Some(" is a list, not an object")),
-            (checkpoints, serde_json::json!({"staged_at": 5, "zz": 1}), Some(".staged_at is 5, not a string")),
+            (
+                retry,
+                serde_json::from_str("3.0").unwrap(),
+                Some(" is 3.0, not a whole number from 0 to 18446744073709551615"),
+            ),
+            (
+                retry,
+                serde_json::from_str("18446744073709551616").unwrap(),
+                Some(" is 18446744073709551616, not a whole number from 0 to 18446744073709551615"),
+            ),
+            (
+                retry,
+                serde_json::json!(true),
+                Some(" is a boolean, not a whole number from 0 to 18446744073709551615"),
+            ),
+            (
+                retry,
+                serde_json::json!("3"),
+                Some(" is a string, not a whole number from 0 to 18446744073709551615"),
+            ),
+            (
+                checkpoints,
+                serde_json::json!([]),
+                Some(" is a list, not an object"),
+            ),
+            (
+                checkpoints,
+                serde_json::json!({"staged_at": 5, "zz": 1}),
+                Some(".staged_at is 5, not a string"),
+            ),
         ];
         for (kind, value, expected) in cases {
             assert_eq!(misfit(kind, &value).as_deref(), expected, "{value}");

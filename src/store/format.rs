@@ -743,10 +743,7 @@ mod tests {
                 parse(&bytes, 0).map(Parsed::assemble) == expected,
                 "round {round}"
             );
-            assert!(
-                load_owned(bytes.clone()) == expected,
-                "round {round}"
-            );
+            assert!(load_owned(bytes.clone()) == expected, "round {round}");
             // Then with an object after the map: the guessed end is wrong, the result is not.
             state.extra.insert("zz".into(), json!({"a": {"b": 1}}));
         }

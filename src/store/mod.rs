@@ -206,7 +206,11 @@ impl fmt::Display for Notice {
                 "{}: {count} {} kept as {} (a command that must change {} refuses): \
                  {id:?}: {problem}; `mamfast state verify` lists {}",
                 path.display(),
-                if *count == 1 { "entry mamfast cannot use is" } else { "entries mamfast cannot use are" },
+                if *count == 1 {
+                    "entry mamfast cannot use is"
+                } else {
+                    "entries mamfast cannot use are"
+                },
                 if *count == 1 { "it is" } else { "they are" },
                 if *count == 1 { "it" } else { "one" },
                 if *count == 1 { "it" } else { "them all" },

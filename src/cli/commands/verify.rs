@@ -143,7 +143,11 @@ fn check_content(state: &State, problems: &mut Vec<Problem>) {
     let mut note = |severity, message| problems.push(Problem { severity, message });
     // Python reads these, so the state is usable; only a change to them is refused.
     let kept = [
-        ("processed", "clear", state.processed.problems().collect::<Vec<_>>()),
+        (
+            "processed",
+            "clear",
+            state.processed.problems().collect::<Vec<_>>(),
+        ),
         ("failed", "retry", state.failed.problems().collect()),
     ];
     for (map, remove, entries) in kept {

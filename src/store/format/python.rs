@@ -95,7 +95,11 @@ impl Reader<'_> {
     fn error(&self, what: &str) -> String {
         let before = &self.bytes[..self.pos.min(self.bytes.len())];
         let line = 1 + before.iter().filter(|b| **b == b'\n').count();
-        let column = 1 + before.len() - before.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        let column = 1 + before.len()
+            - before
+                .iter()
+                .rposition(|b| *b == b'\n')
+                .map_or(0, |i| i + 1);
         format!("{what} at line {line} column {column}")
     }
 
@@ -131,9 +135,7 @@ impl Reader<'_> {
             Some(b'{') => self.object(depth + 1),
             Some(b'[') => self.array(depth + 1),
             Some(b'"') => self.string().map(Py::Str),
-            Some(b'-' | b'0'..=b'9') if !self.bytes[self.pos..].starts_with(b"-I") => {
-                self.number()
-            }
+            Some(b'-' | b'0'..=b'9') if !self.bytes[self.pos..].starts_with(b"-I") => self.number(),
             _ => {
                 for (literal, make) in literals {
                     if self.eat(literal) {
@@ -504,21 +506,36 @@ pub(crate) fn state_of(value: Py) -> Result<State, Refused> {
             ("version" | "processed" | "failed", Py::Null) => {}
             ("version", Py::Num(token)) => {
                 state.version = match token.parse::<u64>() {
-                    Ok(0) | Err(_) => return Err(unusable(&format!("\"version\" is {}, not a whole number from 1 up", python_number(&token)))),
+                    Ok(0) | Err(_) => {
+                        return Err(unusable(&format!(
+                            "\"version\" is {}, not a whole number from 1 up",
+                            python_number(&token)
+                        )))
+                    }
                     Ok(version) => version,
                 };
             }
             ("processed", Py::Obj(entries)) => state.processed = entries_of(entries)?,
             ("failed", Py::Obj(entries)) => state.failed = entries_of(entries)?,
             (key @ ("version" | "processed" | "failed"), value) => {
-                let expected = if key == "version" { "a whole number from 1 up" } else { "an object of entries keyed by ID" };
-                return Err(unusable(&format!("\"{key}\" is {}, not {expected}", kind_name(&value))));
+                let expected = if key == "version" {
+                    "a whole number from 1 up"
+                } else {
+                    "an object of entries keyed by ID"
+                };
+                return Err(unusable(&format!(
+                    "\"{key}\" is {}, not {expected}",
+                    kind_name(&value)
+                )));
             }
             (_, value) => {
                 let mut lossy = Lossy::default();
                 let value_of = to_value(&value, false, &mut lossy);
                 if lossy.surrogate {
-                    return Err(unusable(&format!("the top-level key {:?} holds a lone surrogate escape", key.text)));
+                    return Err(unusable(&format!(
+                        "the top-level key {:?} holds a lone surrogate escape",
+                        key.text
+                    )));
                 }
                 state.extra.insert(key.text, value_of);
             }
@@ -588,7 +605,10 @@ fn entry_of<T: Record>(value: &Py) -> Result<T, (T, String)> {
         let mut lossy = Lossy::default();
         map.insert(key.text.clone(), to_value(item, true, &mut lossy));
         if key.lone.is_some() || lossy.surrogate {
-            problem.get_or_insert(format!("{:?} holds a lone surrogate escape (\\udxxx)", key.text));
+            problem.get_or_insert(format!(
+                "{:?} holds a lone surrogate escape (\\udxxx)",
+                key.text
+            ));
         } else if lossy.nan {
             problem.get_or_insert(format!("{:?} holds NaN", key.text));
         }
