@@ -964,10 +964,14 @@ impl Store {
             ),
         };
         // Only its validity matters here.
-        let main = match probe(&paths.target, true, Parse::Lazy)? {
-            Probe::Valid { .. } => MainState::Clean,
-            Probe::Missing => MainState::Missing,
-            Probe::Invalid(reason) => MainState::Corrupt(reason),
+        let main = match probe(&paths.target, true, Parse::Lazy) {
+            Ok(Probe::Valid { .. }) => MainState::Clean,
+            Ok(Probe::Missing) => MainState::Missing,
+            Ok(Probe::Invalid(reason)) => MainState::Corrupt(reason),
+            // Python reads it, though mamfast cannot use it (see `probe`): not corrupt, so it
+            // becomes a backup generation as a clean one does.
+            Err(Error::Data(_)) => MainState::Clean,
+            Err(e) => return Err(e),
         };
         let old = main.fate(&paths, self.options.backup_depth);
         let restored = Restored {

@@ -267,6 +267,16 @@ fn a_file_python_reads_but_mamfast_cannot_use_is_exit_65_saying_what_to_fix_and_
     }
 }
 
+#[test]
+fn restore_replaces_a_file_python_reads_but_mamfast_cannot_use_keeping_it_as_bak() {
+    let unusable = edited("\"version\": 2", "\"version\": \"2\"");
+    let (dir, path) = state_dir(&unusable, true);
+    mamfast_run(&path, ["state", "restore", ".bak"]).expect_code(0, "restore");
+    assert!(fs::read(&path).unwrap() == fixture("pipeline-written.json"));
+    assert!(fs::read(dir.path().join("processed.json.bak")).unwrap() == unusable);
+    assert!(crate::store_support::corrupt_files(dir.path()).is_empty());
+}
+
 /// A state whose failed `B08G9PRS1K` has `retry_count` 3.0 and whose processed `B07ABCDEF1`
 /// has `checkpoints` `[]`.
 fn two_kept_entries() -> Vec<u8> {
