@@ -134,7 +134,7 @@ macro_rules! record {
                                     }
                                 }
                                 Key::Other(key) => {
-                                    let value = unknown_value(&mut map, &key)?;
+                                    let value = unknown_value(&mut map)?;
                                     if out.extra.contains_key(&key) {
                                         return Err(de::Error::custom(format_args!("duplicate key \"{key}\"")));
                                     }
@@ -259,7 +259,7 @@ impl AsField for Option<Checkpoints> {
 /// The value of a key this build does not know, kept as read. A number too large for a
 /// float (`1e400`) is kept too: Python reads it as `inf` and writes `Infinity`, and so does
 /// the writer (see `store::format::python_number`).
-fn unknown_value<'de, A: MapAccess<'de>>(map: &mut A, _key: &str) -> Result<Value, A::Error> {
+fn unknown_value<'de, A: MapAccess<'de>>(map: &mut A) -> Result<Value, A::Error> {
     map.next_value()
 }
 
@@ -571,7 +571,7 @@ impl<'de> Deserialize<'de> for State {
                             failed = Some(map.next_value()?);
                         }
                         _ => {
-                            let value = unknown_value(&mut map, &key)?;
+                            let value = unknown_value(&mut map)?;
                             if extra.contains_key(&key) {
                                 return Err(de::Error::custom(format_args!(
                                     "duplicate key \"{key}\""

@@ -123,13 +123,13 @@ impl Reader<'_> {
     }
 
     fn value(&mut self, depth: usize) -> Result<Py, String> {
-        let literals: [(&[u8], fn() -> Py); 6] = [
-            (b"null", || Py::Null),
-            (b"true", || Py::Bool(true)),
-            (b"false", || Py::Bool(false)),
-            (b"NaN", || Py::Num("NaN".into())),
-            (b"Infinity", || Py::Num("Infinity".into())),
-            (b"-Infinity", || Py::Num("-Infinity".into())),
+        const LITERALS: [(&[u8], &str); 6] = [
+            (b"null", ""),
+            (b"true", ""),
+            (b"false", ""),
+            (b"NaN", "NaN"),
+            (b"Infinity", "Infinity"),
+            (b"-Infinity", "-Infinity"),
         ];
         match self.peek() {
             Some(b'{') => self.object(depth + 1),
@@ -137,9 +137,14 @@ impl Reader<'_> {
             Some(b'"') => self.string().map(Py::Str),
             Some(b'-' | b'0'..=b'9') if !self.bytes[self.pos..].starts_with(b"-I") => self.number(),
             _ => {
-                for (literal, make) in literals {
+                for (literal, number) in LITERALS {
                     if self.eat(literal) {
-                        return Ok(make());
+                        return Ok(match literal {
+                            b"null" => Py::Null,
+                            b"true" => Py::Bool(true),
+                            b"false" => Py::Bool(false),
+                            _ => Py::Num(number.to_owned()),
+                        });
                     }
                 }
                 Err(self.error("expecting a value"))
