@@ -21,6 +21,11 @@ use serde::{Deserialize, Serialize};
 /// checked at load).
 pub struct Entries<T> {
     map: BTreeMap<String, Slot<T>>,
+    /// Entries kept as their text because a value in them cannot be used as it is (a known
+    /// key of the wrong type, an entry that is not an object, a `NaN` or a lone surrogate):
+    /// ID → what is wrong, naming the key. Such an entry is written back as its text, is
+    /// shown as well as it can be, and must not be changed (see [`Entries::problem`]).
+    problems: BTreeMap<String, String>,
 }
 
 /// One entry: its text as read (while it is still exactly that) and its parsed value (once
@@ -114,6 +119,7 @@ impl<T> Default for Entries<T> {
     fn default() -> Self {
         Entries {
             map: BTreeMap::new(),
+            problems: BTreeMap::new(),
         }
     }
 }
@@ -122,6 +128,7 @@ impl<T: Clone> Clone for Entries<T> {
     fn clone(&self) -> Self {
         Entries {
             map: self.map.clone(),
+            problems: self.problems.clone(),
         }
     }
 }
@@ -153,13 +160,39 @@ impl<T: DeserializeOwned> Entries<T> {
 
     /// Puts `entry` under `id`; the entry it replaces, if any.
     pub fn insert(&mut self, id: String, entry: T) -> Option<T> {
+        self.problems.remove(&id);
         self.map
             .insert(id, Slot::parsed(entry))
             .map(Slot::into_value)
     }
 
     pub fn remove(&mut self, id: &str) -> Option<T> {
+        self.problems.remove(id);
         self.map.remove(id).map(Slot::into_value)
+    }
+
+    /// What is wrong with the entry under `id`, when it was kept as its text because a value
+    /// in it cannot be used (see `problems` above): one line naming the key. A command that
+    /// must change such an entry refuses it; removing it is fine.
+    pub fn problem(&self, id: &str) -> Option<&str> {
+        self.problems.get(id).map(String::as_str)
+    }
+
+    /// Every entry kept as its text for a problem, with the problem, in ID order.
+    pub fn problems(&self) -> impl Iterator<Item = (&String, &str)> + '_ {
+        self.problems.iter().map(|(id, why)| (id, why.as_str()))
+    }
+
+    /// Puts under `id` an entry that must stay `text` (the bytes the writer puts there, at
+    /// an entry's depth), with `value` as well as it could be read, for `problem`.
+    pub(crate) fn insert_kept(&mut self, id: String, value: T, text: String, problem: String) {
+        let text = Arc::new(text);
+        let slot = Slot {
+            text: Some(EntryText::new(text.clone(), 0..text.len())),
+            value: OnceLock::from(Box::new(value)),
+        };
+        self.map.insert(id.clone(), slot);
+        self.problems.insert(id, problem);
     }
 
     /// The entry under `id`, first made by `make` if there is none.
@@ -173,6 +206,8 @@ impl<T: DeserializeOwned> Entries<T> {
     /// Keeps the entries for which `keep` is true (an entry looked at is not changed).
     pub fn retain(&mut self, mut keep: impl FnMut(&String, &T) -> bool) {
         self.map.retain(|id, slot| keep(id, slot.get()));
+        let map = &self.map;
+        self.problems.retain(|id, _| map.contains_key(id));
     }
 
     /// The entries in ID order.
@@ -188,8 +223,14 @@ impl<T: DeserializeOwned> Entries<T> {
         self.map.values().map(Slot::get)
     }
 
+    /// Every entry for a change, except those kept as their text for a problem (see
+    /// [`Entries::problem`]): a change would lose what they hold.
     pub fn values_mut(&mut self) -> impl DoubleEndedIterator<Item = &mut T> + '_ {
-        self.map.values_mut().map(Slot::make_mut)
+        let problems = &self.problems;
+        self.map
+            .iter_mut()
+            .filter(|(id, _)| !problems.contains_key(*id))
+            .map(|(_, slot)| slot.make_mut())
     }
 
     /// Entries kept as their text in `file` (each ID with the range of its entry), given sorted
@@ -209,7 +250,10 @@ impl<T: DeserializeOwned> Entries<T> {
                 (id, slot)
             })
             .collect();
-        Entries { map }
+        Entries {
+            map,
+            problems: BTreeMap::new(),
+        }
     }
 
     /// How many entries are still the text they were read as.
@@ -270,6 +314,7 @@ impl<T: DeserializeOwned> FromIterator<(String, T)> for Entries<T> {
                 .into_iter()
                 .map(|(id, entry)| (id, Slot::parsed(entry)))
                 .collect(),
+            problems: BTreeMap::new(),
         }
     }
 }
@@ -344,7 +389,10 @@ impl<'de, T: DeserializeOwned> Deserialize<'de> for Entries<T> {
                         }
                     }
                 }
-                Ok(Entries { map: out })
+                Ok(Entries {
+                    map: out,
+                    problems: BTreeMap::new(),
+                })
             }
         }
         d.deserialize_map(EntriesVisitor(std::marker::PhantomData))

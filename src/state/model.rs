@@ -71,6 +71,13 @@ macro_rules! record {
             const KIND: Kind = Kind::Record(&$name::SCHEMA);
         }
 
+        impl Record for $name {
+            const SCHEMA: Schema = $name::SCHEMA;
+            fn extra_mut(&mut self) -> &mut Map<String, Value> {
+                &mut self.extra
+            }
+        }
+
         impl Fields for $name {
             fn each_field<E>(
                 &self,
@@ -83,6 +90,9 @@ macro_rules! record {
                     }
                     if self.$field.is_some() || self.present & Self::bit($key) != 0 {
                         f($key, self.$field.as_field())?;
+                        // A value of the wrong type kept under the known key's name (see
+                        // `Record`) gives way to a value set since: never a key twice.
+                        let _ = extra.next_if(|(k, _)| k.as_str() == $key);
                     }
                 )*
                 for (k, v) in extra {
@@ -124,7 +134,7 @@ macro_rules! record {
                                     }
                                 }
                                 Key::Other(key) => {
-                                    let value = unknown_value(&mut map, &key)?;
+                                    let value = unknown_value(&mut map)?;
                                     if out.extra.contains_key(&key) {
                                         return Err(de::Error::custom(format_args!("duplicate key \"{key}\"")));
                                     }
@@ -246,31 +256,57 @@ impl AsField for Option<Checkpoints> {
     }
 }
 
-/// The value of a key this build does not know, kept as read, except a number too large for a
-/// float (`1e400`): Python reads it as `inf` and writes it back as `Infinity`, which is not JSON
-/// (and which neither tool can then read). Such a file is refused as corrupt instead of being
-/// carried along towards a file nobody can load.
-fn unknown_value<'de, A: MapAccess<'de>>(map: &mut A, key: &str) -> Result<Value, A::Error> {
-    fn out_of_range(value: &Value) -> Option<&str> {
-        match value {
-            Value::Number(n) => {
-                let text = n.as_str();
-                let float = text.contains(['.', 'e', 'E']);
-                (float && text.parse::<f64>().is_ok_and(f64::is_infinite)).then_some(text)
-            }
-            Value::Array(items) => items.iter().find_map(out_of_range),
-            Value::Object(map) => map.values().find_map(out_of_range),
-            _ => None,
+/// The value of a key this build does not know, kept as read. A number too large for a
+/// float (`1e400`) is kept too: Python reads it as `inf` and writes `Infinity`, and so does
+/// the writer (see `store::format::python_number`).
+fn unknown_value<'de, A: MapAccess<'de>>(map: &mut A) -> Result<Value, A::Error> {
+    map.next_value()
+}
+
+/// An entry type of the state file (an entry, or its checkpoints): its known keys and where
+/// its unknown keys go. A file that Python reads but whose known key has a value of the
+/// wrong type (`"retry_count": 3.0`) is loaded with that value kept among the unknown keys,
+/// under its own name, where the writer puts it back in its place (see
+/// `store::format::python`).
+pub(crate) trait Record: Fields + Default + serde::de::DeserializeOwned {
+    const SCHEMA: Schema;
+    fn extra_mut(&mut self) -> &mut Map<String, Value>;
+}
+
+/// Why `value` cannot be the value of a known key of `kind`, to follow the key's name:
+/// ` is 3.0, not a whole number …`, or `.staged_at is 5, not a string` where a nested record
+/// holds the misfit. `None`: it fits (`null` fits every kind).
+pub(crate) fn misfit(kind: &Kind, value: &Value) -> Option<String> {
+    let whole =
+        |n: &serde_json::Number| n.as_u64().is_some() && !n.as_str().contains(['.', 'e', 'E']);
+    let what = match value {
+        Value::Null => return None,
+        Value::Bool(_) => "a boolean",
+        Value::Number(n) if whole(n) => "a whole number",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    };
+    let expected = match (kind, value) {
+        (Kind::Str, Value::String(_)) => return None,
+        (Kind::Str, _) => "a string",
+        (Kind::U64, Value::Number(n)) if whole(n) => return None,
+        (Kind::U64, _) => "a whole number from 0 to 18446744073709551615",
+        (Kind::Record(schema), Value::Object(map)) => {
+            return schema
+                .keys
+                .iter()
+                .zip(schema.kinds)
+                .find_map(|(key, kind)| Some(format!(".{key}{}", misfit(kind, map.get(*key)?)?)));
         }
-    }
-    let value: Value = map.next_value()?;
-    if let Some(number) = out_of_range(&value) {
-        return Err(de::Error::custom(format_args!(
-            "number {number} under \"{key}\" is out of range (Python would read it as \
-             infinity and write it back as Infinity, which is not JSON)"
-        )));
-    }
-    Ok(value)
+        (Kind::Record(_), _) => "an object",
+    };
+    let shown = match value {
+        Value::Number(n) => crate::store::format::python_number(n.as_str()),
+        _ => what.to_string(),
+    };
+    Some(format!(" is {shown}, not {expected}"))
 }
 
 /// A key of an entry as read: the index of a known key in `KEYS`, or an unknown key.
@@ -537,7 +573,7 @@ impl<'de> Deserialize<'de> for State {
                             failed = Some(map.next_value()?);
                         }
                         _ => {
-                            let value = unknown_value(&mut map, &key)?;
+                            let value = unknown_value(&mut map)?;
                             if extra.contains_key(&key) {
                                 return Err(de::Error::custom(format_args!(
                                     "duplicate key \"{key}\""
@@ -628,14 +664,16 @@ mod tests {
     }
 
     #[test]
-    fn numbers_beyond_a_float_are_refused_in_unknown_values_big_integers_kept() {
-        for bad in [
+    fn numbers_beyond_a_float_and_big_integers_are_kept_in_unknown_values() {
+        // Python reads 1e400 as inf and writes Infinity; the writer does the same.
+        for text in [
             r#"{"x": 1e400}"#,
             r#"{"processed": {"A": {"x": [1, {"y": -1E+999}]}}}"#,
             r#"{"failed": {"A": {"checkpoints_like": {"z": 1.5e308, "w": 2e308}}}}"#,
         ] {
-            let err = serde_json::from_str::<State>(bad).unwrap_err().to_string();
-            assert!(err.contains("out of range"), "{bad}: {err}");
+            let state: State = serde_json::from_str(text).unwrap();
+            let written = String::from_utf8(crate::store::format::to_python_json(&state)).unwrap();
+            assert!(written.contains("Infinity"), "{text}: {written}");
         }
         let big = r#"{"x": 123456789012345678901234567890, "y": 1e-400, "z": 1.7e308}"#;
         let state: State = serde_json::from_str(big).unwrap();
@@ -643,6 +681,52 @@ mod tests {
             state.extra["x"].to_string(),
             "123456789012345678901234567890"
         );
+    }
+
+    #[test]
+    fn a_known_key_of_the_wrong_type_is_named_with_what_it_should_be() {
+        let retry = &FailedEntry::SCHEMA.kinds[FailedEntry::KEYS
+            .iter()
+            .position(|k| *k == "retry_count")
+            .unwrap()];
+        let checkpoints = &ProcessedEntry::SCHEMA.kinds[2];
+        let cases: [(&Kind, Value, Option<&str>); 8] = [
+            (retry, serde_json::json!(3), None),
+            (retry, Value::Null, None),
+            (
+                retry,
+                serde_json::from_str("3.0").unwrap(),
+                Some(" is 3.0, not a whole number from 0 to 18446744073709551615"),
+            ),
+            (
+                retry,
+                serde_json::from_str("18446744073709551616").unwrap(),
+                Some(" is 18446744073709551616, not a whole number from 0 to 18446744073709551615"),
+            ),
+            (
+                retry,
+                serde_json::json!(true),
+                Some(" is a boolean, not a whole number from 0 to 18446744073709551615"),
+            ),
+            (
+                retry,
+                serde_json::json!("3"),
+                Some(" is a string, not a whole number from 0 to 18446744073709551615"),
+            ),
+            (
+                checkpoints,
+                serde_json::json!([]),
+                Some(" is a list, not an object"),
+            ),
+            (
+                checkpoints,
+                serde_json::json!({"staged_at": 5, "zz": 1}),
+                Some(".staged_at is 5, not a string"),
+            ),
+        ];
+        for (kind, value, expected) in cases {
+            assert_eq!(misfit(kind, &value).as_deref(), expected, "{value}");
+        }
     }
 
     #[test]

@@ -9,6 +9,7 @@ use std::path::Path;
 use chrono::{DateTime, FixedOffset};
 use serde::Serialize;
 
+use super::entries::Entries;
 use super::model::{Checkpoints, FailedEntry, ProcessedEntry, Stage, State};
 use super::status::Status;
 use super::time::parse_timestamp;
@@ -79,6 +80,25 @@ fn apply_fields(entry: &mut ProcessedEntry, fields: &ReleaseFields) {
     }
 }
 
+/// Refuses a change to the entry `id` of `entries` (the `map` one) when it is kept as its
+/// text because a value in it cannot be used (see [`Entries::problem`]): changing it would
+/// lose or mangle that value. Removing it (`clear`, `retry`) is not refused.
+fn require_changeable<T: serde::de::DeserializeOwned>(
+    entries: &Entries<T>,
+    map: &str,
+    id: &str,
+) -> Result<()> {
+    let Some(problem) = entries.problem(id) else {
+        return Ok(());
+    };
+    let remove = if map == "processed" { "clear" } else { "retry" };
+    Err(Error::Data(format!(
+        "cannot change the {map} entry {id:?}: {problem}.\n\
+         Nothing was changed; the entry is kept in the file as it is. Fix that value in the \
+         state file, or remove the entry with `mamfast state {remove} -- ID` and record it again."
+    )))
+}
+
 /// The processed entry for `id`, created (with the keys the Python tool writes) when new.
 fn processed_entry<'a>(state: &'a mut State, id: &str, now: &str) -> &'a mut ProcessedEntry {
     state.processed.get_or_insert_with(id.to_string(), || {
@@ -102,6 +122,7 @@ fn record<'a>(
     force: bool,
 ) -> Result<&'a mut ProcessedEntry> {
     require_id(id)?;
+    require_changeable(&state.processed, "processed", id)?;
     if !force {
         let current = state.processed.get(id).and_then(|e| e.status.as_ref());
         validate_transition(id, current, &status)?;
@@ -146,6 +167,7 @@ pub fn mark_failed(
     now: &str,
 ) -> Result<()> {
     require_id(id)?;
+    require_changeable(&state.failed, "failed", id)?;
     let entry = state.failed.get_or_insert_with(id.to_string(), || {
         let mut entry = FailedEntry::default();
         entry.asin = default_asin(id);
@@ -333,6 +355,10 @@ pub struct StaleEntry {
 pub fn find_stale_entries(state: &State, exists: impl Fn(&Path) -> bool) -> Vec<StaleEntry> {
     let mut stale = Vec::new();
     for (id, entry) in &state.processed {
+        // Kept as it is: what it records cannot be trusted enough to remove it for.
+        if state.processed.problem(id).is_some() {
+            continue;
+        }
         let status = entry.effective_status();
         let missing: Vec<&'static str> = required_paths(&status)
             .iter()
@@ -378,6 +404,10 @@ pub fn expired_failed(
         .failed
         .iter()
         .filter_map(|(id, entry)| {
+            // Kept as it is: what it records cannot be trusted enough to remove it for.
+            if state.failed.problem(id).is_some() {
+                return None;
+            }
             let failed_at = entry.failed_at.as_deref()?;
             let at = parse_timestamp(failed_at)?;
             (at < cutoff).then(|| ExpiredFailed {

@@ -35,6 +35,30 @@ use crate::state::{FailedEntry, ProcessedEntry, State};
 /// else, and every error, goes through serde_json alone, so its messages and rules are the
 /// only ones.
 pub fn parse_state(bytes: &[u8]) -> Result<State, String> {
+    load(bytes).map_err(Refused::into_message)
+}
+
+/// Why a file was not loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// Python's `json.load` could not read it either (or its top level is not an object):
+    /// the file is corrupt.
+    Corrupt(String),
+    /// Python reads it, but its `version`, `processed` or `failed` cannot be used (see
+    /// [`python::state_of`]): not corrupt, so never moved aside nor replaced by a backup.
+    Unusable(String),
+}
+
+impl Refused {
+    pub(crate) fn into_message(self) -> String {
+        match self {
+            Refused::Corrupt(why) | Refused::Unusable(why) => why,
+        }
+    }
+}
+
+/// [`parse_state`], telling a corrupt file from an unusable one.
+pub(crate) fn load(bytes: &[u8]) -> Result<State, Refused> {
     parse(bytes, SCAN_IN_TWO_FROM).map(Parsed::assemble)
 }
 
@@ -42,14 +66,19 @@ pub fn parse_state(bytes: &[u8]) -> Result<State, String> {
 /// their text until looked at (see the `canonical` module), which spares a single-entry update
 /// the parse of every other entry. Any other file is parsed in full.
 pub fn parse_state_lazy(bytes: Vec<u8>) -> Result<State, String> {
-    utf8(&bytes, SCAN_IN_TWO_FROM)?;
+    load_lazy(bytes).map_err(Refused::into_message)
+}
+
+/// [`parse_state_lazy`], telling a corrupt file from an unusable one.
+pub(crate) fn load_lazy(bytes: Vec<u8>) -> Result<State, Refused> {
+    utf8(&bytes, SCAN_IN_TWO_FROM).map_err(Refused::Corrupt)?;
     // SAFETY: checked as UTF-8 just now.
     let file = Arc::new(unsafe { String::from_utf8_unchecked(bytes) });
     let Some(scanned) = canonical::scan(&file) else {
         let bytes = Arc::try_unwrap(file)
             .expect("nothing else holds the file")
             .into_bytes();
-        return parse_state_owned(bytes);
+        return load_owned(bytes);
     };
     let mut state = scanned.state;
     state.processed = Entries::from_text(&file, scanned.processed);
@@ -59,23 +88,34 @@ pub fn parse_state_lazy(bytes: Vec<u8>) -> Result<State, String> {
 
 /// [`parse_state`] for bytes no longer needed afterwards: they are freed before the maps are
 /// built, which lowers the peak memory of a large load by about a third of the file.
-pub(crate) fn parse_state_owned(bytes: Vec<u8>) -> Result<State, String> {
+pub(crate) fn load_owned(bytes: Vec<u8>) -> Result<State, Refused> {
     let parsed = parse(&bytes, SCAN_IN_TWO_FROM)?;
     drop(bytes);
     Ok(parsed.assemble())
 }
 
-/// The state in `bytes`; from `scan_from` bytes on, by way of the scan.
-fn parse(bytes: &[u8], scan_from: usize) -> Result<Parsed, String> {
-    let text = utf8(bytes, scan_from)?;
+/// The state in `bytes`; from `scan_from` bytes on, by way of the scan. What the strict
+/// parse refuses is read again as Python reads it ([`python`]): the file is corrupt only when
+/// that fails too, with the strict parse's message (the more precise one).
+fn parse(bytes: &[u8], scan_from: usize) -> Result<Parsed, Refused> {
+    let text = utf8(bytes, scan_from).map_err(Refused::Corrupt)?;
     if text.len() >= scan_from {
         if let Some(scanned) = canonical::scan(text) {
             return Ok(parse_scanned(text, scanned));
         }
     }
-    serde_json::from_str(text)
-        .map(Parsed::Whole)
-        .map_err(|e| e.to_string())
+    let strict = match serde_json::from_str(text) {
+        Ok(state) => return Ok(Parsed::Whole(state)),
+        Err(e) => e.to_string(),
+    };
+    match python::parse(text) {
+        Ok(value) => match python::state_of(value) {
+            Ok(state) => Ok(Parsed::Whole(state)),
+            Err(Refused::Corrupt(_)) => Err(Refused::Corrupt(strict)),
+            Err(unusable) => Err(unusable),
+        },
+        Err(_) => Err(Refused::Corrupt(strict)),
+    }
 }
 
 /// The entries the scan found, parsed (they cannot fail): the processed ones by two threads
@@ -188,6 +228,7 @@ impl Parsed {
 }
 
 mod canonical;
+mod python;
 
 /// Serializes `value` as Python's `json.dump(indent=2, ensure_ascii=False, sort_keys=True)`.
 /// Keys must already be sorted (every map of the model is).
@@ -684,9 +725,9 @@ mod tests {
         matches!(parse(bytes, 0), Ok(Parsed::Scanned { .. }))
     }
 
-    /// The full parse of `text`, as `parse_state` reports it.
-    fn full(text: &str) -> Result<State, String> {
-        serde_json::from_str::<State>(text).map_err(|e| e.to_string())
+    /// The full parse of `text` (never by way of the scan).
+    fn full(text: &str) -> Result<State, Refused> {
+        parse(text.as_bytes(), usize::MAX).map(Parsed::assemble)
     }
 
     #[test]
@@ -702,10 +743,7 @@ mod tests {
                 parse(&bytes, 0).map(Parsed::assemble) == expected,
                 "round {round}"
             );
-            assert!(
-                parse_state_owned(bytes.clone()) == expected,
-                "round {round}"
-            );
+            assert!(load_owned(bytes.clone()) == expected, "round {round}");
             // Then with an object after the map: the guessed end is wrong, the result is not.
             state.extra.insert("zz".into(), json!({"a": {"b": 1}}));
         }
@@ -738,7 +776,7 @@ mod tests {
 
     #[test]
     fn nesting_near_the_recursion_limit_is_left_to_the_full_parse() {
-        for levels in [90, 126] {
+        for levels in [90, 126, 900] {
             let mut deep = json!(1);
             for _ in 0..levels {
                 deep = json!([deep]);
@@ -752,7 +790,8 @@ mod tests {
                 .insert("deep".into(), deep);
             let text = String::from_utf8(to_python_json(&state)).unwrap();
             let expected = full(&text);
-            assert_eq!(expected.is_ok(), levels < 120, "{levels}");
+            // Python reads several hundred levels, and so does the full parse.
+            assert!(expected.is_ok(), "{levels}");
             assert!(parse(text.as_bytes(), 0).map(Parsed::assemble) == expected);
         }
     }

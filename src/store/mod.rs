@@ -134,6 +134,14 @@ pub enum Notice {
     },
     /// The same, but the file could not be moved (`why`): it is kept where it is.
     InterruptedWriteKept { held: PathBuf, why: String },
+    /// Entries that Python reads but mamfast cannot use as they are (a known key of the wrong
+    /// type, …): kept byte for byte, refused by a command that must change them. `first` is
+    /// the first one's ID and problem.
+    EntriesKeptAsTheyAre {
+        path: PathBuf,
+        count: usize,
+        first: (String, String),
+    },
     /// A read found no state file (nor backup): the state is empty. Said so that a mistyped
     /// path does not pass for an empty state.
     StateMissing(PathBuf),
@@ -202,6 +210,24 @@ impl fmt::Display for Notice {
                 f,
                 "reading without a lock: cannot open {} ({reason})",
                 lock_file.display()
+            ),
+            Notice::EntriesKeptAsTheyAre {
+                path,
+                count,
+                first: (id, problem),
+            } => write!(
+                f,
+                "{}: {count} {} kept as {} (a command that must change {} refuses): \
+                 {id:?}: {problem}; `mamfast state verify` lists {}",
+                path.display(),
+                if *count == 1 {
+                    "entry mamfast cannot use is"
+                } else {
+                    "entries mamfast cannot use are"
+                },
+                if *count == 1 { "it is" } else { "they are" },
+                if *count == 1 { "it" } else { "one" },
+                if *count == 1 { "it" } else { "them all" },
             ),
             Notice::StateMissing(path) => write!(
                 f,
@@ -522,16 +548,21 @@ fn probe(path: &Path, is_main: bool, parse: Parse) -> Result<Probe> {
     // as soon as they are parsed.
     let (parsed, bytes) = if is_main {
         let parsed = match parse {
-            Parse::Full => format::parse_state_owned(bytes),
-            Parse::Lazy => format::parse_state_lazy(bytes),
+            Parse::Full => format::load_owned(bytes),
+            Parse::Lazy => format::load_lazy(bytes),
         };
         (parsed, None)
     } else {
-        (format::parse_state(&bytes), Some(bytes))
+        (format::load(&bytes), Some(bytes))
     };
     let mut state = match parsed {
         Ok(state) => state,
-        Err(e) => return Ok(Probe::Invalid(e)),
+        // Python reads it: not corrupt, so the main file must be neither moved aside nor
+        // passed over for a backup. A backup like it is just not a candidate.
+        Err(format::Refused::Unusable(why)) if is_main => {
+            return Err(Error::Data(format!("{}: {why}", path.display())))
+        }
+        Err(e) => return Ok(Probe::Invalid(e.into_message())),
     };
     let version = state.version;
     match migrate(&mut state) {
@@ -958,15 +989,16 @@ impl Store {
 
     fn read_with(&self, parse: Parse) -> Result<Loaded> {
         self.check_env()?;
-        // A path that names no file (`/`) is refused before a lock file is made beside it.
-        self.paths()?;
+        // A path that names no file (`/`) is refused here, before a lock file is made beside it.
         if let Some(loaded) = self.read_clean_main(parse)? {
+            self.notify_problems(&loaded.state);
             return Ok(loaded);
         }
         let lock = self.lock_for_read()?;
         let paths = self.paths()?;
         self.check_network(&paths);
         let found = self.load_chain(&paths, parse)?;
+        self.notify_problems(&found.loaded.state);
         if found.loaded.source == Source::Missing {
             (self.notify)(&Notice::StateMissing(self.path.clone()));
         }
@@ -1063,6 +1095,7 @@ impl Store {
         self.check_network(&paths);
         durable::settle_interrupted(&paths, self.options.backup_depth, &*self.notify);
         let found = self.load_chain(&paths, parse)?;
+        self.notify_problems(&found.loaded.state);
         let loaded = self.repair(&paths, found)?;
         let mut state = loaded.state;
         let done = match f(&mut state)? {
@@ -1173,10 +1206,14 @@ impl Store {
             ),
         };
         // Only its validity matters here.
-        let main = match probe(&paths.target, true, Parse::Lazy)? {
-            Probe::Valid { .. } => MainState::Clean,
-            Probe::Missing => MainState::Missing,
-            Probe::Invalid(reason) => MainState::Corrupt(reason),
+        let main = match probe(&paths.target, true, Parse::Lazy) {
+            Ok(Probe::Valid { .. }) => MainState::Clean,
+            Ok(Probe::Missing) => MainState::Missing,
+            Ok(Probe::Invalid(reason)) => MainState::Corrupt(reason),
+            // Python reads it, though mamfast cannot use it (see `probe`): not corrupt, so it
+            // becomes a backup generation as a clean one does.
+            Err(Error::Data(_)) => MainState::Clean,
+            Err(e) => return Err(e),
         };
         let old = match main.fate(&paths, self.options.backup_depth) {
             // The chosen generation becomes the main file: its slot is vacated rather than an
@@ -1489,6 +1526,20 @@ impl Store {
             backup: backup.clone(),
         });
         Ok(found.loaded)
+    }
+
+    /// Says, in one line, that the state holds entries kept as they are (see
+    /// [`Notice::EntriesKeptAsTheyAre`]).
+    fn notify_problems(&self, state: &State) {
+        let processed = state.processed.problems();
+        let mut all = processed.chain(state.failed.problems());
+        if let Some((id, problem)) = all.next() {
+            (self.notify)(&Notice::EntriesKeptAsTheyAre {
+                path: self.path.clone(),
+                count: 1 + all.count(),
+                first: (id.clone(), problem.to_string()),
+            });
+        }
     }
 
     fn notify_in_memory(&self, paths: &Paths, found: &Found, why: String) {

@@ -8,5 +8,6 @@ mod store_support;
 mod durable;
 mod fields;
 mod lock;
+mod parse;
 mod paths;
 mod text;

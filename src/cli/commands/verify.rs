@@ -141,6 +141,27 @@ fn print_report(ctx: &Ctx, report: &Report) {
 /// What is odd but not fatal inside a state that loaded.
 fn check_content(state: &State, problems: &mut Vec<Problem>) {
     let mut note = |severity, message| problems.push(Problem { severity, message });
+    // Python reads these, so the state is usable; only a change to them is refused.
+    let kept = [
+        (
+            "processed",
+            "clear",
+            state.processed.problems().collect::<Vec<_>>(),
+        ),
+        ("failed", "retry", state.failed.problems().collect()),
+    ];
+    for (map, remove, entries) in kept {
+        for (id, problem) in entries {
+            note(
+                "warning",
+                format!(
+                    "{map} {id:?}: {problem}: kept as it is; a command that must change it \
+                     refuses (exit 65): fix the value in the file, or remove the entry \
+                     (`mamfast state {remove} -- ID`)"
+                ),
+            );
+        }
+    }
     for (id, entry) in &state.processed {
         if let Some(Status::Unknown(name)) = &entry.status {
             note(
