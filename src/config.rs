@@ -197,7 +197,7 @@ impl Settings {
         load_inner(overrides, env, Path::new(SYSTEM_CONFIG))
     }
 
-    /// For Rust plugins: the settings mamfast handed down in the environment (CONTRACT §5).
+    /// For Rust plugins: the settings mamfast handed down in the environment (README, *Plugins*).
     /// Run by hand, outside mamfast, a plugin gets what mamfast would have given it: the same
     /// layers (config files, `MAMFAST_*`) are read.
     pub fn from_plugin_env() -> Result<Settings> {
@@ -256,7 +256,7 @@ impl Settings {
             .collect()
     }
 
-    /// The environment a plugin gets (CONTRACT §5), minus `MAMFAST_BIN` and `MAMFAST_PLUGIN_API`,
+    /// The environment a plugin gets (README, *Plugins*), minus `MAMFAST_BIN` and `MAMFAST_PLUGIN_API`,
     /// which the dispatcher adds. Loading settings from exactly these variables gives the same
     /// values back. `MAMFAST_CONFIG` is the config file that won (the last one), or `""`.
     /// A plugin directory containing `:` cannot survive `MAMFAST_PLUGIN_DIRS`, as with `PATH`.

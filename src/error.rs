@@ -8,7 +8,7 @@ use std::time::Duration;
 /// `Result` with mamfast's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Exit codes of the contract (CONTRACT.md §6), named after BSD `sysexits.h`.
+/// Exit codes (docs/FORMAT.md, *Exit codes*), named after BSD `sysexits.h`.
 pub mod exit {
     pub const OK: i32 = 0;
     pub const FAILURE: i32 = 1;
@@ -118,7 +118,7 @@ pub enum Error {
 }
 
 impl Error {
-    /// The process exit code for this error (CONTRACT.md §6).
+    /// The process exit code for this error (docs/FORMAT.md, *Exit codes*).
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Usage(_) => exit::USAGE,

@@ -44,7 +44,7 @@ pub fn quiet() -> bool {
 }
 
 /// Runs a plugin's `main`: an error is printed as mamfast prints its own (`error: …` on
-/// standard error) and the process exits with the error's exit code (CONTRACT.md §6); an
+/// standard error) and the process exits with the error's exit code (docs/FORMAT.md, *Exit codes*); an
 /// `Ok(code)` exits with `code`.
 pub fn run(main: impl FnOnce() -> Result<i32>) -> ! {
     let code = match main() {

@@ -294,7 +294,7 @@ pub fn dispatch(ctx: &Ctx, level: Level, args: &[OsString]) -> Result<i32> {
     }
 }
 
-/// The environment a plugin gets on top of mamfast's own (CONTRACT.md §5): the resolved
+/// The environment a plugin gets on top of mamfast's own (README, *Plugins*): the resolved
 /// settings, `MAMFAST_BIN`, `MAMFAST_PLUGIN_API`, and the console options as hints.
 pub fn plugin_env(ctx: &Ctx) -> Result<Vec<(&'static str, OsString)>> {
     let mut env: Vec<(&'static str, OsString)> = ctx

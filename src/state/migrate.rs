@@ -1,4 +1,4 @@
-//! Schema migrations: a chain of one-step functions, v(n) → v(n+1) (plan Step 6).
+//! Schema migrations: a chain of one-step functions, v(n) → v(n+1) (docs/FORMAT.md, *Versions*).
 //!
 //! To add version 3: write `v2_to_v3`, append it to `STEPS`, and bump
 //! [`CURRENT_VERSION`]. Nothing else changes.

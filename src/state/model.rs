@@ -583,7 +583,7 @@ impl<'de> Deserialize<'de> for State {
                         }
                     }
                 }
-                // A file without a version predates versioning: version 1 (plan Step 6).
+                // A file without a version predates versioning: version 1.
                 let version = version.flatten().unwrap_or(1);
                 if version == 0 {
                     return Err(de::Error::custom("\"version\" must be 1 or more, found 0"));

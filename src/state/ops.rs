@@ -328,7 +328,7 @@ pub fn clear_processed(state: &mut State, id: &str) -> Option<ProcessedEntry> {
     state.processed.remove(id)
 }
 
-/// The paths an entry must still have at each status (plan Step 3): after upload the staging
+/// The paths an entry must still have at each status (docs/FORMAT.md, *Paths a status needs*): after upload the staging
 /// directory may go, after completion everything may.
 pub fn required_paths(status: &Status) -> &'static [&'static str] {
     match status {
@@ -447,7 +447,7 @@ mod tests {
         state
     }
 
-    /// Plan Step 1: TestCheckpointStage
+    /// Recording a stage (the Python tool's checkpoint tests)
     fn legacy(entry: &str) -> State {
         serde_json::from_str(&format!(r#"{{"processed": {{"L": {entry}}}}}"#)).unwrap()
     }
@@ -528,7 +528,7 @@ mod tests {
         }
     }
 
-    /// Plan Step 1: TestGetCheckpoint
+    /// Reading a stage's checkpoint
     mod get_checkpoint {
         use super::*;
         #[test]
@@ -559,7 +559,7 @@ mod tests {
         }
     }
 
-    /// Plan Step 1: TestGetInfohash
+    /// Reading the infohash
     mod get_infohash {
         use super::*;
         #[test]
@@ -580,7 +580,7 @@ mod tests {
         }
     }
 
-    /// Plan Step 1: TestShouldSkipStage
+    /// The skip decision of `should-skip`
     mod should_skip_stage {
         use super::*;
         #[test]
@@ -636,7 +636,7 @@ mod tests {
         }
     }
 
-    /// Plan Step 1: TestLegacyEntries
+    /// Legacy entries: keys null or missing
     mod legacy_entries {
         use super::*;
 
@@ -686,7 +686,7 @@ mod tests {
         }
     }
 
-    /// Plan Step 2: retry_count
+    /// Failures: retry_count and first_failed_at
     mod retry_count {
         use super::*;
         #[test]
@@ -770,7 +770,7 @@ mod tests {
         }
     }
 
-    /// Plan Step 5: transitions
+    /// The status transition table
     mod transitions {
         use super::*;
         #[test]
@@ -812,7 +812,7 @@ mod tests {
         }
     }
 
-    /// Plan Step 3: status-aware stale detection
+    /// Stale entries: only the paths a status needs count
     mod stale_entries {
         use super::*;
         fn with_status(status: &str) -> State {

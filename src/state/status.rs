@@ -1,4 +1,4 @@
-//! Release status and the transition table (plan Step 5, CONTRACT.md §1).
+//! Release status and the transition table (docs/FORMAT.md, *Transitions*).
 
 use std::fmt;
 

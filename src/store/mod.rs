@@ -7,7 +7,7 @@
 //! tool has it, and, for a write through another name (a symlink), also `<real path>.lock`
 //! beside the file itself; they are created when needed and never deleted.
 //!
-//! Files beside `processed.json` (CONTRACT.md §2):
+//! Files beside `processed.json` (docs/FORMAT.md, *Files beside it*):
 //! - `processed.json.lock`: the lock, exclusive to write; shared only for a read that has to
 //!   look past a clean main file (a read of a clean main file takes no lock).
 //! - `processed.json.bak`, `.bak.1` …: the generations before the last writes, newest first.
