@@ -12,7 +12,9 @@ pub fn similarity(a: &str, b: &str) -> f64 {
 
 /// The candidate nearest to `name`, if any is near enough.
 pub fn did_you_mean<'a, S: AsRef<str>>(name: &str, candidates: &'a [S]) -> Option<&'a str> {
-    nearest(candidates.iter().map(AsRef::as_ref), |c| similarity(name, c))
+    nearest(candidates.iter().map(AsRef::as_ref), |c| {
+        similarity(name, c)
+    })
 }
 
 /// The candidate that `score` (a [`similarity`]) rates highest, if it is near enough. For

@@ -85,7 +85,11 @@ pub(super) fn candidates(
 
 /// The config files to read, in layer order. A file named by `--config` or `MAMFAST_CONFIG`
 /// must exist; the system and user files are optional.
-pub(super) fn config_files(overrides: &Overrides, env: EnvLookup, system: &Path) -> Result<Vec<PathBuf>> {
+pub(super) fn config_files(
+    overrides: &Overrides,
+    env: EnvLookup,
+    system: &Path,
+) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for (path, why) in candidates(overrides, env, system) {
         let named = why == "--config" || why == CONFIG_VAR;

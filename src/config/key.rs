@@ -231,10 +231,7 @@ mod tests {
     #[test]
     fn env_values_take_the_type_of_their_key() {
         assert_eq!(Key::BackupDepth.env_value("12").to_u128(), Some(12));
-        assert_eq!(
-            Key::BackupDepth.env_value("three").as_str(),
-            Some("three")
-        );
+        assert_eq!(Key::BackupDepth.env_value("three").as_str(), Some("three"));
         assert_eq!(Key::StateFile.env_value("123").as_str(), Some("123"));
         assert_eq!(Key::LockTimeout.env_value("30").as_str(), Some("30"));
         let dirs = Key::PluginDirs.env_value(":/a::b:");

@@ -139,7 +139,9 @@ impl Single {
     /// The key's flag, given with `value`.
     fn flag(key: Key, value: Value) -> Single {
         Single {
-            name: key.flag().expect("a key set on the command line has a flag"),
+            name: key
+                .flag()
+                .expect("a key set on the command line has a flag"),
             source: SOURCE_FLAG,
             key,
             value,

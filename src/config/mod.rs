@@ -158,7 +158,9 @@ impl Settings {
             1,
             (
                 CONFIG_VAR,
-                config_file.map(|p| p.display().to_string()).unwrap_or_default(),
+                config_file
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
             ),
         );
         env

@@ -17,7 +17,10 @@ pub(super) fn absolute_var(env: EnvLookup, var: &str) -> Option<PathBuf> {
 }
 
 /// `~` and `~/…` expand to `home`; `~user` is refused.
-pub(super) fn expand_tilde(text: &str, home: Option<&Path>) -> std::result::Result<PathBuf, String> {
+pub(super) fn expand_tilde(
+    text: &str,
+    home: Option<&Path>,
+) -> std::result::Result<PathBuf, String> {
     let Some(rest) = text.strip_prefix('~') else {
         return Ok(PathBuf::from(text));
     };
