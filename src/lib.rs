@@ -39,6 +39,7 @@ pub mod error;
 pub mod plugin;
 pub mod state;
 pub mod store;
+mod suggest;
 
 pub use config::Settings;
 pub use error::{Error, Result};

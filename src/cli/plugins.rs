@@ -21,6 +21,7 @@ use nix::unistd::{access, AccessFlags};
 use super::output::escape;
 use super::{Cli, Ctx};
 use crate::error::{Error, Result};
+use crate::suggest::did_you_mean;
 
 /// Where a plugin hangs in the command tree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -425,16 +426,6 @@ fn not_found(level: Level, name: &OsStr, dirs: &[PathBuf]) -> Error {
     Error::Usage(msg)
 }
 
-/// The candidate nearest to `name`, if any is near enough.
-pub fn did_you_mean<'a>(name: &str, candidates: &'a [String]) -> Option<&'a str> {
-    candidates
-        .iter()
-        .map(|c| (strsim::jaro_winkler(name, c), c.as_str()))
-        .filter(|(score, _)| *score > 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, c)| c)
-}
-
 /// Why a plugin file is not the one its command runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Shadow {
@@ -716,18 +707,6 @@ mod tests {
         for name in ["list", "retry", "mark-failed", "verify", "help"] {
             assert!(state.contains(&name.to_string()), "{name}: {state:?}");
         }
-    }
-
-    #[test]
-    fn did_you_mean_picks_the_nearest() {
-        let names: Vec<String> = ["list", "show", "stats", "retry"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        assert_eq!(did_you_mean("lst", &names), Some("list"));
-        assert_eq!(did_you_mean("stat", &names), Some("stats"));
-        assert_eq!(did_you_mean("retyr", &names), Some("retry"));
-        assert_eq!(did_you_mean("zzzz", &names), None);
     }
 
     #[test]
