@@ -33,7 +33,7 @@ pub enum Error {
     Corrupt {
         file: PathBuf,
         /// Every file tried, in order, with why it was refused.
-        tried: Vec<(PathBuf, String)>,
+        tried: Vec<(PathBuf, NotLoaded)>,
     },
 
     /// The file was written by a newer mamfast (exit 65). It is never rewritten.
@@ -226,11 +226,29 @@ fn create_hint(err: &std::io::Error) -> &'static str {
     }
 }
 
-/// Why a file that was tried does not exist, in [`Error::Corrupt`]'s list.
-pub const MISSING: &str = "missing";
+/// Why a file of the state (the main file or a backup) was not loaded, in [`Error::Corrupt`]'s
+/// list and in `Store::generations`. Displayed as `missing`, or as what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotLoaded {
+    /// There is no such file.
+    Missing,
+    /// It cannot be used: why (the parse error, a newer version, …).
+    Invalid(String),
+}
 
-fn corrupt_message(file: &std::path::Path, tried: &[(PathBuf, String)]) -> String {
-    let main_missing = tried.first().is_some_and(|(_, why)| why == MISSING);
+impl std::fmt::Display for NotLoaded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NotLoaded::Missing => f.write_str("missing"),
+            NotLoaded::Invalid(why) => f.write_str(why),
+        }
+    }
+}
+
+fn corrupt_message(file: &std::path::Path, tried: &[(PathBuf, NotLoaded)]) -> String {
+    let main_missing = tried
+        .first()
+        .is_some_and(|(_, why)| *why == NotLoaded::Missing);
     let mut msg = format!(
         "{} is {} and no valid backup was found.\nFiles tried:\n",
         file.display(),
@@ -243,7 +261,7 @@ fn corrupt_message(file: &std::path::Path, tried: &[(PathBuf, String)]) -> Strin
     // the corrupt backups again.
     let move_aside: Vec<String> = tried
         .iter()
-        .filter(|(_, why)| why != MISSING)
+        .filter(|(_, why)| *why != NotLoaded::Missing)
         .map(|(path, _)| {
             let from = shell_quote(&path.display().to_string());
             let to = shell_quote(&format!("{}.broken", path.display()));
@@ -327,8 +345,11 @@ mod tests {
         let err = Error::Corrupt {
             file: "/s/processed.json".into(),
             tried: vec![
-                ("/s/processed.json".into(), "EOF while parsing".into()),
-                ("/s/processed.json.bak".into(), "missing".into()),
+                (
+                    "/s/processed.json".into(),
+                    NotLoaded::Invalid("EOF while parsing".into()),
+                ),
+                ("/s/processed.json.bak".into(), NotLoaded::Missing),
             ],
         };
         let text = err.to_string();
@@ -343,9 +364,15 @@ mod tests {
         let err = Error::Corrupt {
             file: "/s/my state.json".into(),
             tried: vec![
-                ("/s/my state.json".into(), "missing".into()),
-                ("/s/my state.json.bak".into(), "empty file".into()),
-                ("/s/my state.json.bak.1".into(), "EOF".into()),
+                ("/s/my state.json".into(), NotLoaded::Missing),
+                (
+                    "/s/my state.json.bak".into(),
+                    NotLoaded::Invalid("empty file".into()),
+                ),
+                (
+                    "/s/my state.json.bak.1".into(),
+                    NotLoaded::Invalid("EOF".into()),
+                ),
             ],
         };
         // The main file is missing, not corrupt: the message says which.

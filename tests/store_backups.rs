@@ -229,10 +229,15 @@ fn generations_describe_main_and_every_backup() {
     let main = gens[0].summary.as_ref().unwrap();
     assert_eq!((main.version, main.processed, main.failed), (2, 0, 0));
     assert!(gens[1].summary.is_ok());
-    assert_eq!(gens[2].summary, Err("missing".to_string()));
+    assert_eq!(gens[2].summary, Err(mamfast::error::NotLoaded::Missing));
     assert!(!gens[2].exists && gens[2].size.is_none());
     assert!(gens[6].exists);
-    assert!(gens[6].summary.as_ref().unwrap_err().contains("expected"));
+    assert!(gens[6]
+        .summary
+        .as_ref()
+        .unwrap_err()
+        .to_string()
+        .contains("expected"));
 }
 
 #[test]

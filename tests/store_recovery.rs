@@ -191,7 +191,7 @@ fn only_backups_and_all_corrupt_is_an_error_too() {
     let Error::Corrupt { tried, .. } = store.read().unwrap_err() else {
         panic!()
     };
-    assert_eq!(tried[0], (path.clone(), "missing".to_string()));
+    assert_eq!(tried[0], (path.clone(), mamfast::error::NotLoaded::Missing));
     assert_eq!(tried.len(), 2);
     assert!(!path.exists());
 }

@@ -3,7 +3,7 @@
 //! To add version 3: write `v2_to_v3`, append it to `STEPS`, and bump
 //! [`CURRENT_VERSION`]. Nothing else changes.
 
-use super::model::{Checkpoints, State, CURRENT_VERSION};
+use super::model::{Checkpoints, FailedKey, ProcessedKey, State, CURRENT_VERSION};
 
 /// `STEPS[i]` migrates a version `i + 1` state to version `i + 2`.
 const STEPS: &[fn(&mut State)] = &[v1_to_v2];
@@ -39,17 +39,21 @@ pub fn migrate(state: &mut State) -> Result<bool, TooNew> {
 /// `error_type` and `author` to failed entries.
 fn v1_to_v2(state: &mut State) {
     for entry in state.processed.values_mut() {
-        if !entry.has_key("checkpoints") {
+        if !entry.has_key(ProcessedKey::Checkpoints) {
             entry.checkpoints = Some(Checkpoints::default());
         }
-        entry.mark_present("checkpoints");
-        entry.mark_present("infohash");
+        entry.mark_present(ProcessedKey::Checkpoints);
+        entry.mark_present(ProcessedKey::Infohash);
     }
     for entry in state.failed.values_mut() {
-        if !entry.has_key("first_failed_at") {
+        if !entry.has_key(FailedKey::FirstFailedAt) {
             entry.first_failed_at = entry.failed_at.clone();
         }
-        for key in ["first_failed_at", "error_type", "author"] {
+        for key in [
+            FailedKey::FirstFailedAt,
+            FailedKey::ErrorType,
+            FailedKey::Author,
+        ] {
             entry.mark_present(key);
         }
     }
@@ -69,10 +73,10 @@ mod tests {
         assert_eq!(state.version, 2);
         let a = &state.processed["A"];
         assert_eq!(a.checkpoints, Some(Checkpoints::default()));
-        assert!(a.has_key("infohash") && a.infohash.is_none());
+        assert!(a.has_key(ProcessedKey::Infohash) && a.infohash.is_none());
         let f = &state.failed["F"];
         assert_eq!(f.first_failed_at.as_deref(), Some("2025-01-01T00:00:00"));
-        assert!(f.has_key("error_type") && f.has_key("author"));
+        assert!(f.has_key(FailedKey::ErrorType) && f.has_key(FailedKey::Author));
         assert_eq!(f.retry_count, Some(2));
     }
 

@@ -1,5 +1,6 @@
 //! The data of the state file, and only the data: no I/O happens here.
 
+pub mod artifact;
 pub mod entries;
 pub mod migrate;
 pub mod model;
@@ -8,6 +9,10 @@ pub mod status;
 pub mod stored_path;
 pub mod time;
 
+pub use artifact::ArtifactField;
 pub use entries::Entries;
-pub use model::{Checkpoints, FailedEntry, ProcessedEntry, Stage, State, CURRENT_VERSION};
+pub use model::{
+    CheckpointKey, Checkpoints, FailedEntry, FailedKey, ProcessedEntry, ProcessedKey, Stage, State,
+    CURRENT_VERSION,
+};
 pub use status::Status;

@@ -2,7 +2,14 @@
 //!
 //! Every entry keeps the keys this build does not know (`extra`) and remembers which known keys
 //! were present, so a value that was `null` stays `null` and a key that was missing stays
-//! missing: loading and writing an unchanged file gives the same bytes.
+//! missing: loading and writing an unchanged file gives the same bytes. Known keys are named
+//! by an enum per entry type ([`ProcessedKey`], [`FailedKey`], [`CheckpointKey`]), so a
+//! misspelt key does not compile:
+//!
+//! ```compile_fail
+//! let mut entry = mamfast::FailedEntry::default();
+//! entry.mark_present("eror");
+//! ```
 
 use std::fmt;
 
@@ -11,6 +18,7 @@ use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::artifact::ArtifactField;
 use super::entries::Entries;
 use super::status::Status;
 
@@ -18,11 +26,14 @@ use super::status::Status;
 pub const CURRENT_VERSION: u64 = 2;
 
 /// Defines an entry struct whose known keys are `Option` fields (listed in sorted key order),
-/// with unknown keys kept in `extra` and the presence of each known key remembered.
+/// with unknown keys kept in `extra` and the presence of each known key remembered, and an
+/// enum of its known keys, so that a misspelt key does not compile.
 macro_rules! record {
     (
         $(#[$meta:meta])*
-        $name:ident { $( $(#[$fmeta:meta])* $field:ident : $ty:ty = $key:literal, )* }
+        $name:ident keyed by $keys:ident {
+            $( $(#[$fmeta:meta])* $variant:ident => $field:ident : $ty:ty = $key:literal, )*
+        }
     ) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Default, PartialEq)]
@@ -32,6 +43,19 @@ macro_rules! record {
             pub extra: Map<String, Value>,
             /// Bit i set: known key i is written even when its value is `None` (as `null`).
             present: u32,
+        }
+
+        #[doc = concat!("A known key of [`", stringify!($name), "`], in the order keys are written.")]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum $keys {
+            $( $variant, )*
+        }
+
+        impl $keys {
+            /// The key as it is written in the file.
+            pub fn name(self) -> &'static str {
+                $name::KEYS[self as usize]
+            }
         }
 
         impl $name {
@@ -44,12 +68,12 @@ macro_rules! record {
                 kinds: &[$(<$ty as HasKind>::KIND),*],
             };
 
-            fn bit(key: &str) -> u32 {
-                Self::KEYS.iter().position(|k| *k == key).map_or(0, |i| 1 << i)
+            fn bit(key: $keys) -> u32 {
+                1 << key as u32
             }
 
             /// Makes a known key appear in the file even while its value is `None` (as `null`).
-            pub fn mark_present(&mut self, key: &str) {
+            pub fn mark_present(&mut self, key: $keys) {
                 self.present |= Self::bit(key);
             }
 
@@ -59,10 +83,9 @@ macro_rules! record {
             }
 
             /// Whether a known key will be written (it was read, was marked, or has a value).
-            pub fn has_key(&self, key: &str) -> bool {
+            pub fn has_key(&self, key: $keys) -> bool {
                 match key {
-                    $( $key => self.$field.is_some() || self.present & Self::bit($key) != 0, )*
-                    _ => false,
+                    $( $keys::$variant => self.$field.is_some() || self.present & Self::bit(key) != 0, )*
                 }
             }
         }
@@ -88,7 +111,7 @@ macro_rules! record {
                     while let Some((k, v)) = extra.next_if(|(k, _)| k.as_str() < $key) {
                         f(k, Field::Value(v))?;
                     }
-                    if self.$field.is_some() || self.present & Self::bit($key) != 0 {
+                    if self.$field.is_some() || self.present & Self::bit($keys::$variant) != 0 {
                         f($key, self.$field.as_field())?;
                         // A value of the wrong type kept under the known key's name (see
                         // `Record`) gives way to a value set since: never a key twice.
@@ -347,43 +370,43 @@ impl<'de> Visitor<'de> for KeyOf {
 
 record! {
     /// When each pipeline stage finished (local ISO 8601 strings as stored).
-    Checkpoints {
-        metadata_at: String = "metadata_at",
-        staged_at: String = "staged_at",
-        torrent_at: String = "torrent_at",
-        uploaded_at: String = "uploaded_at",
+    Checkpoints keyed by CheckpointKey {
+        MetadataAt => metadata_at: String = "metadata_at",
+        StagedAt => staged_at: String = "staged_at",
+        TorrentAt => torrent_at: String = "torrent_at",
+        UploadedAt => uploaded_at: String = "uploaded_at",
     }
 }
 
 record! {
     /// A release that went (part of) the way through the pipeline.
-    ProcessedEntry {
-        asin: String = "asin",
-        author: String = "author",
-        checkpoints: Checkpoints = "checkpoints",
-        infohash: String = "infohash",
-        processed_at: String = "processed_at",
-        staging_dir: String = "staging_dir",
-        status: Status = "status",
-        title: String = "title",
-        torrent_path: String = "torrent_path",
+    ProcessedEntry keyed by ProcessedKey {
+        Asin => asin: String = "asin",
+        Author => author: String = "author",
+        Checkpoints => checkpoints: Checkpoints = "checkpoints",
+        Infohash => infohash: String = "infohash",
+        ProcessedAt => processed_at: String = "processed_at",
+        StagingDir => staging_dir: String = "staging_dir",
+        Status => status: Status = "status",
+        Title => title: String = "title",
+        TorrentPath => torrent_path: String = "torrent_path",
     }
 }
 
 record! {
     /// A release whose last attempt failed.
-    FailedEntry {
-        asin: String = "asin",
-        author: String = "author",
-        error: String = "error",
-        error_type: String = "error_type",
-        failed_at: String = "failed_at",
-        first_failed_at: String = "first_failed_at",
+    FailedEntry keyed by FailedKey {
+        Asin => asin: String = "asin",
+        Author => author: String = "author",
+        Error => error: String = "error",
+        ErrorType => error_type: String = "error_type",
+        FailedAt => failed_at: String = "failed_at",
+        FirstFailedAt => first_failed_at: String = "first_failed_at",
         /// Legacy (version 1) name of the source directory.
-        path: String = "path",
-        retry_count: u64 = "retry_count",
-        source_dir: String = "source_dir",
-        title: String = "title",
+        Path => path: String = "path",
+        RetryCount => retry_count: u64 = "retry_count",
+        SourceDir => source_dir: String = "source_dir",
+        Title => title: String = "title",
     }
 }
 
@@ -472,13 +495,11 @@ impl ProcessedEntry {
         self.checkpoints.as_ref().and_then(|c| c.get(stage))
     }
 
-    /// The path recorded in an artifact field (`staging_dir` or `torrent_path`); an empty one
-    /// is no path, as for the Python tool.
-    pub fn artifact_path(&self, field: &str) -> Option<&str> {
+    /// The path recorded in an artifact field; an empty one is no path, as for the Python tool.
+    pub fn artifact_path(&self, field: ArtifactField) -> Option<&str> {
         let value = match field {
-            "staging_dir" => self.staging_dir.as_deref(),
-            "torrent_path" => self.torrent_path.as_deref(),
-            _ => None,
+            ArtifactField::StagingDir => self.staging_dir.as_deref(),
+            ArtifactField::TorrentPath => self.torrent_path.as_deref(),
         };
         super::stored_path::recorded(value)
     }
@@ -609,8 +630,8 @@ mod tests {
         let entry: ProcessedEntry =
             serde_json::from_str(r#"{"title": null, "zeta": 1, "asin": "B1"}"#).unwrap();
         assert_eq!(entry.asin.as_deref(), Some("B1"));
-        assert!(entry.has_key("title") && entry.title.is_none());
-        assert!(!entry.has_key("status"));
+        assert!(entry.has_key(ProcessedKey::Title) && entry.title.is_none());
+        assert!(!entry.has_key(ProcessedKey::Status));
         let back = serde_json::to_string(&entry).unwrap();
         assert_eq!(back, r#"{"asin":"B1","title":null,"zeta":1}"#);
     }
@@ -620,10 +641,9 @@ mod tests {
         // Migration asks has_key(); a value set without mark_present() must count, or a v1
         // state built in code would have its checkpoints replaced.
         let mut entry = ProcessedEntry::default();
-        assert!(!entry.has_key("checkpoints"));
+        assert!(!entry.has_key(ProcessedKey::Checkpoints));
         entry.checkpoints = Some(Checkpoints::default());
-        assert!(entry.has_key("checkpoints"));
-        assert!(!entry.has_key("no_such_key"));
+        assert!(entry.has_key(ProcessedKey::Checkpoints));
     }
 
     #[test]
@@ -632,7 +652,7 @@ mod tests {
         entry.extra.insert("aaa".into(), Value::Bool(true));
         entry.extra.insert("mam".into(), Value::Null);
         entry.retry_count = Some(3);
-        entry.mark_present("error");
+        entry.mark_present(FailedKey::Error);
         let text = serde_json::to_string(&entry).unwrap();
         assert_eq!(
             text,

@@ -9,8 +9,11 @@ use std::path::Path;
 use chrono::{DateTime, FixedOffset};
 use serde::Serialize;
 
+use super::artifact::ArtifactField;
 use super::entries::Entries;
-use super::model::{Checkpoints, FailedEntry, ProcessedEntry, Stage, State};
+use super::model::{
+    Checkpoints, FailedEntry, FailedKey, ProcessedEntry, ProcessedKey, Stage, State,
+};
 use super::status::Status;
 use super::time::parse_timestamp;
 use crate::error::{Error, Result};
@@ -192,15 +195,15 @@ pub fn mark_failed(
     // At the largest count a failure is still recorded; the count stays there, never wraps.
     entry.retry_count = Some(entry.retry_count.unwrap_or(0).saturating_add(1));
     for key in [
-        "asin",
-        "title",
-        "author",
-        "failed_at",
-        "first_failed_at",
-        "error",
-        "error_type",
-        "source_dir",
-        "retry_count",
+        FailedKey::Asin,
+        FailedKey::Title,
+        FailedKey::Author,
+        FailedKey::FailedAt,
+        FailedKey::FirstFailedAt,
+        FailedKey::Error,
+        FailedKey::ErrorType,
+        FailedKey::SourceDir,
+        FailedKey::RetryCount,
     ] {
         entry.mark_present(key);
     }
@@ -222,7 +225,7 @@ pub fn checkpoint_stage(
         .checkpoints
         .get_or_insert_with(Checkpoints::default)
         .set(stage, now.to_string());
-    entry.mark_present("checkpoints");
+    entry.mark_present(ProcessedKey::Checkpoints);
     Ok(())
 }
 
@@ -252,11 +255,11 @@ pub enum SkipDecision {
     NoCheckpoint,
     /// Done, but the artifact is not recorded.
     ArtifactUnknown {
-        field: &'static str,
+        field: ArtifactField,
     },
     /// Done, but the artifact is gone.
     ArtifactMissing {
-        field: &'static str,
+        field: ArtifactField,
         path: String,
     },
 }
@@ -268,10 +271,10 @@ impl SkipDecision {
 }
 
 /// The field holding the artifact a stage leaves behind, if any.
-pub fn stage_artifact(stage: Stage) -> Option<&'static str> {
+pub fn stage_artifact(stage: Stage) -> Option<ArtifactField> {
     match stage {
-        Stage::Staged | Stage::Metadata => Some("staging_dir"),
-        Stage::Torrent => Some("torrent_path"),
+        Stage::Staged | Stage::Metadata => Some(ArtifactField::StagingDir),
+        Stage::Torrent => Some(ArtifactField::TorrentPath),
         Stage::Uploaded => None,
     }
 }
@@ -330,11 +333,12 @@ pub fn clear_processed(state: &mut State, id: &str) -> Option<ProcessedEntry> {
 
 /// The paths an entry must still have at each status (docs/FORMAT.md, *Paths a status needs*): after upload the staging
 /// directory may go, after completion everything may.
-pub fn required_paths(status: &Status) -> &'static [&'static str] {
+pub fn required_paths(status: &Status) -> &'static [ArtifactField] {
+    use ArtifactField::{StagingDir, TorrentPath};
     match status {
-        Status::Staged | Status::MetadataFetched => &["staging_dir"],
-        Status::TorrentCreated => &["staging_dir", "torrent_path"],
-        Status::Uploaded => &["torrent_path"],
+        Status::Staged | Status::MetadataFetched => &[StagingDir],
+        Status::TorrentCreated => &[StagingDir, TorrentPath],
+        Status::Uploaded => &[TorrentPath],
         _ => &[],
     }
 }
@@ -345,7 +349,7 @@ pub fn required_paths(status: &Status) -> &'static [&'static str] {
 pub struct StaleEntry {
     pub id: String,
     /// The fields whose paths are missing.
-    pub missing: Vec<&'static str>,
+    pub missing: Vec<ArtifactField>,
     pub status: Status,
     pub title: Option<String>,
 }
@@ -360,10 +364,10 @@ pub fn find_stale_entries(state: &State, exists: impl Fn(&Path) -> bool) -> Vec<
             continue;
         }
         let status = entry.effective_status();
-        let missing: Vec<&'static str> = required_paths(&status)
+        let missing: Vec<ArtifactField> = required_paths(&status)
             .iter()
             .copied()
-            .filter(|field| {
+            .filter(|&field| {
                 let path = entry.artifact_path(field);
                 path.is_some_and(|p| !exists(Path::new(p)))
             })
@@ -614,7 +618,7 @@ mod tests {
             assert_eq!(
                 decision,
                 SkipDecision::ArtifactMissing {
-                    field: "staging_dir",
+                    field: ArtifactField::StagingDir,
                     path: "/staging/dune".into()
                 }
             );
@@ -666,7 +670,7 @@ mod tests {
             assert_eq!(
                 skip_decision(&state, "L", Stage::Torrent, |_| true),
                 SkipDecision::ArtifactUnknown {
-                    field: "torrent_path"
+                    field: ArtifactField::TorrentPath
                 }
             );
             assert!(find_stale_entries(&state, |_| true).is_empty());
@@ -765,7 +769,7 @@ mod tests {
             .unwrap();
             mark_failed(&mut state, "B9", "e", None, &ReleaseFields::default(), NOW).unwrap();
             assert_eq!(state.processed["/lib/Some Book"].asin, None);
-            assert!(state.processed["/lib/Some Book"].has_key("asin"));
+            assert!(state.processed["/lib/Some Book"].has_key(ProcessedKey::Asin));
             assert_eq!(state.failed["B9"].asin.as_deref(), Some("B9"));
         }
     }
@@ -835,9 +839,9 @@ mod tests {
         fn only_flags_entries_missing_required_for_status_paths() {
             let stale = find_stale_entries(&with_status("TORRENT_CREATED"), exists_in(&["/s"]));
             assert_eq!(stale.len(), 1);
-            assert_eq!(stale[0].missing, vec!["torrent_path"]);
+            assert_eq!(stale[0].missing, vec![ArtifactField::TorrentPath]);
             let stale = find_stale_entries(&with_status("STAGED"), exists_in(&["/t"]));
-            assert_eq!(stale[0].missing, vec!["staging_dir"]);
+            assert_eq!(stale[0].missing, vec![ArtifactField::StagingDir]);
             assert!(find_stale_entries(&with_status("DISCOVERED"), |_| false).is_empty());
             assert!(find_stale_entries(&with_status("WEIRD"), |_| false).is_empty());
         }

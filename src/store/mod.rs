@@ -34,7 +34,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::error::{Error, Result, MISSING};
+use crate::error::{Error, NotLoaded, Result};
 use crate::state::migrate::migrate;
 use crate::state::State;
 use durable::OldMain;
@@ -268,8 +268,8 @@ pub struct Generation {
     pub exists: bool,
     pub size: Option<u64>,
     pub modified: Option<SystemTime>,
-    /// What it holds, or why it cannot be used (`missing`, the parse error, a newer version).
-    pub summary: std::result::Result<Summary, String>,
+    /// What it holds, or why it cannot be used (missing, the parse error, a newer version).
+    pub summary: std::result::Result<Summary, NotLoaded>,
 }
 
 /// The counts of a valid state file.
@@ -793,11 +793,11 @@ enum MainState {
 }
 
 impl MainState {
-    /// Why the main file did not win: what is wrong with it, or [`MISSING`].
-    fn reason(&self) -> &str {
+    /// Why the main file did not win: what is wrong with it, or that it is missing.
+    fn reason(&self) -> NotLoaded {
         match self {
-            MainState::Corrupt(reason) => reason,
-            _ => MISSING,
+            MainState::Corrupt(reason) => NotLoaded::Invalid(reason.clone()),
+            _ => NotLoaded::Missing,
         }
     }
 
@@ -1453,7 +1453,7 @@ impl Store {
             Probe::Missing => MainState::Missing,
             Probe::Invalid(reason) => MainState::Corrupt(reason),
         };
-        let mut tried = vec![(paths.target.clone(), main.reason().to_string())];
+        let mut tried = vec![(paths.target.clone(), main.reason())];
         for (generation, path) in backups::existing(paths) {
             match probe(&path, false, Parse::Full)? {
                 Probe::Valid {
@@ -1474,7 +1474,7 @@ impl Store {
                 }
                 // Vanished between listing and reading: nothing to report.
                 Probe::Missing => {}
-                Probe::Invalid(reason) => tried.push((path, reason)),
+                Probe::Invalid(reason) => tried.push((path, NotLoaded::Invalid(reason))),
             }
         }
         if main == MainState::Missing && tried.len() == 1 {
@@ -1572,22 +1572,22 @@ fn free_in_background(state: State) {
 
 /// What a state file holds, for [`Store::generations`]: loaded as the main file is (only the
 /// counts are needed, so its entries stay unparsed), or why it cannot be.
-fn summarize(path: &Path) -> std::result::Result<Summary, String> {
+fn summarize(path: &Path) -> std::result::Result<Summary, NotLoaded> {
     match probe(path, true, Parse::Lazy) {
         Ok(Probe::Valid {
             state,
             migrated_from,
             ..
         }) => Ok(Summary::of(&state, migrated_from)),
-        Ok(Probe::Missing) => Err(MISSING.to_string()),
-        Ok(Probe::Invalid(reason)) => Err(reason),
+        Ok(Probe::Missing) => Err(NotLoaded::Missing),
+        Ok(Probe::Invalid(reason)) => Err(NotLoaded::Invalid(reason)),
         Err(Error::NewerVersion {
             found, supported, ..
-        }) => Err(format!(
+        }) => Err(NotLoaded::Invalid(format!(
             "schema version {found} is newer than this mamfast understands (up to {supported})"
-        )),
-        Err(Error::Io { source, .. }) => Err(source.to_string()),
-        Err(e) => Err(e.to_string()),
+        ))),
+        Err(Error::Io { source, .. }) => Err(NotLoaded::Invalid(source.to_string())),
+        Err(e) => Err(NotLoaded::Invalid(e.to_string())),
     }
 }
 

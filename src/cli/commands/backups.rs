@@ -25,8 +25,8 @@ pub fn label(generation: Option<usize>) -> String {
 }
 
 #[derive(Serialize)]
-struct GenerationJson<'a> {
-    error: Option<&'a str>,
+struct GenerationJson {
+    error: Option<String>,
     exists: bool,
     failed: Option<usize>,
     generation: String,
@@ -99,14 +99,14 @@ pub fn run(ctx: &Ctx, args: BackupsArgs) -> Result<i32> {
     Ok(0)
 }
 
-fn to_json(g: &Generation) -> GenerationJson<'_> {
+fn to_json(g: &Generation) -> GenerationJson {
     let summary = g.summary.as_ref().ok().filter(|_| g.exists);
     GenerationJson {
         error: g
             .summary
             .as_ref()
             .err()
-            .map(String::as_str)
+            .map(ToString::to_string)
             .filter(|_| g.exists),
         exists: g.exists,
         failed: summary.map(|s| s.failed),

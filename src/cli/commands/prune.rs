@@ -108,7 +108,11 @@ fn report(
             s.id,
             s.status,
             s.title.as_deref().unwrap_or("untitled"),
-            s.missing.join(", ")
+            s.missing
+                .iter()
+                .map(|f| f.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
     }
     for e in expired {

@@ -23,7 +23,19 @@ pub struct VerifyArgs {
 #[derive(Debug, Serialize)]
 struct Problem {
     message: String,
-    severity: &'static str,
+    severity: Severity,
+}
+
+/// How bad a problem is; `--json` writes it in lower case (`"error"`, `"warning"`, `"info"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum Severity {
+    /// The state cannot be used.
+    Error,
+    /// Usable, but something needs the operator.
+    Warning,
+    /// Worth knowing; nothing to do.
+    Info,
 }
 
 #[derive(Debug, Serialize)]
@@ -48,7 +60,7 @@ pub fn run(ctx: &Ctx, args: VerifyArgs) -> Result<i32> {
     for g in store.generations() {
         if let (true, Err(why)) = (g.exists, &g.summary) {
             problems.push(Problem {
-                severity: "warning",
+                severity: Severity::Warning,
                 message: format!(
                     "{} ({}) is not valid: {why}",
                     label(g.generation),
@@ -77,7 +89,7 @@ pub fn run(ctx: &Ctx, args: VerifyArgs) -> Result<i32> {
             };
             if let Source::Backup { generation, .. } = &loaded.source {
                 report.problems.push(Problem {
-                    severity: "warning",
+                    severity: Severity::Warning,
                     message: format!(
                         "the next command will move the main file aside and restore {}",
                         label(Some(*generation))
@@ -86,7 +98,7 @@ pub fn run(ctx: &Ctx, args: VerifyArgs) -> Result<i32> {
             }
             if let Some(from) = loaded.migrated_from {
                 report.problems.push(Problem {
-                    severity: "info",
+                    severity: Severity::Info,
                     message: format!(
                         "schema version {from}: migrated in memory, written as version \
                          {CURRENT_VERSION} on the next change"
@@ -101,7 +113,7 @@ pub fn run(ctx: &Ctx, args: VerifyArgs) -> Result<i32> {
         }
         Err(err) => {
             report.problems.push(Problem {
-                severity: "error",
+                severity: Severity::Error,
                 message: err.to_string(),
             });
             Some(err)
@@ -123,10 +135,12 @@ pub fn run(ctx: &Ctx, args: VerifyArgs) -> Result<i32> {
 fn print_report(ctx: &Ctx, report: &Report) {
     // When the state is unusable, the error names every file tried and why: the per-file
     // warnings would only say it twice.
-    let shown = |p: &&Problem| p.severity != "error" && (report.usable || p.severity != "warning");
+    let shown = |p: &&Problem| {
+        p.severity != Severity::Error && (report.usable || p.severity != Severity::Warning)
+    };
     for p in report.problems.iter().filter(shown) {
         match p.severity {
-            "warning" => ctx.console.warn(&p.message),
+            Severity::Warning => ctx.console.warn(&p.message),
             _ => ctx.console.info(&p.message),
         }
     }
@@ -153,7 +167,7 @@ fn check_content(state: &State, problems: &mut Vec<Problem>) {
     for (map, remove, entries) in kept {
         for (id, problem) in entries {
             note(
-                "warning",
+                Severity::Warning,
                 format!(
                     "{map} {id:?}: {problem}: kept as it is; a command that must change it \
                      refuses (exit 65): fix the value in the file, or remove the entry \
@@ -165,7 +179,7 @@ fn check_content(state: &State, problems: &mut Vec<Problem>) {
     for (id, entry) in &state.processed {
         if let Some(Status::Unknown(name)) = &entry.status {
             note(
-                "info",
+                Severity::Info,
                 format!("processed {id}: unknown status {name:?} (kept as it is)"),
             );
         }
@@ -176,13 +190,16 @@ fn check_content(state: &State, problems: &mut Vec<Problem>) {
         for (key, value) in times {
             if let Some(text) = value.filter(|t| parse_timestamp(t).is_none()) {
                 note(
-                    "warning",
+                    Severity::Warning,
                     format!("processed {id}: {key} {text:?} is not an ISO 8601 time"),
                 );
             }
         }
         if state.failed.contains_key(id) {
-            note("info", format!("{id} is in both processed and failed"));
+            note(
+                Severity::Info,
+                format!("{id} is in both processed and failed"),
+            );
         }
     }
     for (id, entry) in &state.failed {
@@ -191,13 +208,13 @@ fn check_content(state: &State, problems: &mut Vec<Problem>) {
             .as_deref()
             .filter(|t| parse_timestamp(t).is_none())
         {
-            note("warning", format!("failed {id}: failed_at {text:?} is not an ISO 8601 time (TTL pruning keeps it)"));
+            note(Severity::Warning, format!("failed {id}: failed_at {text:?} is not an ISO 8601 time (TTL pruning keeps it)"));
         }
     }
     let stale = find_stale_entries(state, path_exists).len();
     if stale > 0 {
         note(
-            "info",
+            Severity::Info,
             format!(
                 "{} a path {} status needs; `mamfast state prune --dry-run` lists them",
                 count(stale, "processed entry misses", "processed entries miss"),
