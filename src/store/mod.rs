@@ -47,7 +47,6 @@ use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
 
 use crate::error::{Error, Result};
 use crate::state::State;
@@ -533,77 +532,12 @@ impl Store {
         .map(Some)
     }
 
-    /// The exclusive locks a write needs, waiting at most `lock_timeout` in all.
-    ///
-    /// A lock belongs to a name, but a write must exclude every writer of the same file,
-    /// whatever name it was reached by (a symlink to it, a symlinked directory, `..`). So two
-    /// locks are taken, always in this order:
-    ///
-    /// 1. `<given path>.lock`, the Python tool's lock for the name it was given;
-    /// 2. `<real path>.lock`, beside the file itself (its directory canonicalised): the lock
-    ///    every name of the file leads to. Skipped when it is the same file as the first (the
-    ///    name given is the real one, or leads there through symlinked directories only).
-    ///
-    /// No deadlock: the Python tool holds one lock at a time, and a mamfast writer only ever
-    /// waits for a real-path lock while holding a given-name lock. A real-path lock is the
-    /// given-name lock only of a writer whose name leads to that very lock file (the real
-    /// path, or it through symlinked directories), and such a writer takes no second lock, so
-    /// no writer holds a real-path lock while waiting for another one. (Should symlinks be
-    /// re-pointed in a cycle while writers wait, the wait still ends at `lock_timeout`.)
-    /// The real path is resolved again once both are held: if the name was pointed elsewhere
-    /// meanwhile, the second lock is retaken for the new file.
+    /// The exclusive locks a write needs (see [`lock::take_for_write`]).
     fn lock_for_write(&self) -> Result<Vec<Lock>> {
-        self.take_write_locks().map_err(|e| match e {
-            // The wait is told in full, not what was left of it for the second lock.
-            Error::LockTimeout {
-                lock_file,
-                holder,
-                exclusive,
-                ..
-            } => Error::LockTimeout {
-                lock_file,
-                waited: self.options.lock_timeout,
-                holder,
-                exclusive,
-            },
-            e => e,
-        })
-    }
-
-    fn take_write_locks(&self) -> Result<Vec<Lock>> {
-        let deadline = Instant::now() + self.options.lock_timeout;
-        let given = self.take_lock(&self.lock_path(), deadline)?;
-        loop {
-            let real = self.real_lock_path()?;
-            let file = lock::open(&real, true)
-                .map_err(|e| Error::io("creating the lock file", &real, e))?;
-            if lock::same_file(&given, &file) {
-                return Ok(vec![given]);
-            }
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            let second = lock::acquire(
-                file,
-                &real,
-                LockMode::Exclusive,
-                remaining,
-                true,
-                &*self.notify,
-            )?;
-            if self.real_lock_path()? == real {
-                return Ok(vec![given, second]);
-            }
-        }
-    }
-
-    fn take_lock(&self, path: &Path, deadline: Instant) -> Result<Lock> {
-        let file =
-            lock::open(path, true).map_err(|e| Error::io("creating the lock file", path, e))?;
-        lock::acquire(
-            file,
-            path,
-            LockMode::Exclusive,
-            deadline.saturating_duration_since(Instant::now()),
-            true,
+        lock::take_for_write(
+            &self.lock_path(),
+            &|| self.real_lock_path(),
+            self.options.lock_timeout,
             &*self.notify,
         )
     }
