@@ -19,12 +19,13 @@
 //!   replaces the main file (inode `<inode>`), the old main file after; a later writer tells
 //!   the two apart by the inode and finishes the move of an old main file, never deletes it.
 //!
-//! The files of this module, by concern: `types.rs` (what the API takes and returns),
-//! `notice.rs` (what the operator is told), `paths.rs` and `names.rs` (where the file is and
-//! every name derived from it), `lock.rs`, `bounded_io.rs` and `load.rs` (reading and the
-//! recovery chain), `durable.rs` (the write), `backups.rs` (the rotation), `interrupted.rs`
-//! (what a killed writer left), `sys/` (the system calls), `faults.rs` (the test-only fault
-//! seam) and `format.rs` (the bytes).
+//! This file is the [`Store`] API; the rest is one concern a file: `types.rs` (what the API
+//! takes and returns), `notice.rs` (what the operator is told), `paths.rs` and `names.rs`
+//! (where the file really is, and every name derived from it), `lock.rs` (the lock, and which
+//! lock files a write takes), `bounded_io.rs` (reading a file safely, the size limit),
+//! `load.rs` (parsing a candidate, the recovery chain), `durable.rs` (the write),
+//! `backups.rs` (the rotation), `interrupted.rs` (what a killed writer left), `sys/` (the
+//! system calls), `faults.rs` (the test-only fault seam) and `format.rs` (the bytes).
 
 pub mod format;
 
