@@ -1,38 +1,20 @@
-//! Backup generations beside the state file (`.bak` newest, then `.bak.1` … `.bak.N-1`), their
-//! rotation before each write, and the `.corrupt-<UTC time>` names corrupt files are moved to.
+//! Backup generations beside the state file (`.bak` newest, then `.bak.1` … `.bak.N-1`): which
+//! exist, and their rotation before each write. Their names are `names.rs`'s.
 //!
 //! Rotation closes gaps (a generation missing after a crash does not push the others out
 //! early) and leaves alone generations beyond the configured depth, as depth 0 leaves all. A
 //! write that fails undoes its rotation, so the generations are as they were.
 
-use std::ffi::OsStr;
 use std::fs;
 use std::io;
-use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
-use chrono::{DateTime, Utc};
-
-use super::{durable, FaultPoint, Faults, Paths};
+use super::bounded_io::open_regular;
+use super::faults::{FaultPoint, Faults};
+use super::names::{generation_of, temp_name};
+use super::paths::Paths;
+use super::sys::rename_no_replace;
 use crate::error::{Error, Result};
-
-/// The generation a file name stands for: `processed.json.bak` → 0, `processed.json.bak.2` → 2.
-/// Names are bytes: a state file's name need not be UTF-8, and its backups are its own still.
-pub(crate) fn generation_of(file_name: &OsStr, main_name: &OsStr) -> Option<usize> {
-    let rest = file_name
-        .as_bytes()
-        .strip_prefix(main_name.as_bytes())?
-        .strip_prefix(b".bak")?;
-    if rest.is_empty() {
-        return Some(0);
-    }
-    let n = rest.strip_prefix(b".")?;
-    // `.bak.0` and `.bak.01` are not names we write: leave them out.
-    if n.is_empty() || n.starts_with(b"0") || !n.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    std::str::from_utf8(n).ok()?.parse().ok()
-}
 
 /// Every existing backup generation, oldest last. A FIFO or device under a backup's name is
 /// one too (it is reported as not valid, and rotation only renames it); only a directory is
@@ -109,7 +91,7 @@ pub(crate) fn rotate(
     for (path, to) in steps {
         let dest = match to {
             Some(to) => paths.backup(to),
-            None => paths.dir.join(durable::temp_name(&paths.name)),
+            None => paths.dir.join(temp_name(&paths.name)),
         };
         if let Err(e) = fs::rename(&path, &dest) {
             done.undo(paths);
@@ -147,7 +129,7 @@ impl Rotation {
     pub(crate) fn undo(self, paths: &Paths) {
         let mut stuck = false;
         for (from, to) in self.moves.iter().rev() {
-            if stuck || durable::rename_no_replace(to, from).is_err() {
+            if stuck || rename_no_replace(to, from).is_err() {
                 stuck = true;
                 if self.set_aside.contains(to) {
                     keep_after_last(paths, to);
@@ -160,7 +142,7 @@ impl Rotation {
 /// Moves `path` to `.bak.N`, N after every existing generation.
 fn keep_after_last(paths: &Paths, path: &std::path::Path) {
     let mut n = existing(paths).last().map_or(1, |(g, _)| g + 1);
-    while durable::rename_no_replace(path, &paths.backup(n)).is_err() && n < 10_000 {
+    while rename_no_replace(path, &paths.backup(n)).is_err() && n < 10_000 {
         n += 1;
     }
 }
@@ -171,7 +153,7 @@ fn keep_after_last(paths: &Paths, path: &std::path::Path) {
 fn drop_generation(path: &std::path::Path) -> io::Result<()> {
     const LARGE: u64 = 8 << 20;
     // Opened without blocking: a backup may be a link to a FIFO, whose open would hang.
-    let handle = super::open_regular(path, u64::MAX)
+    let handle = open_regular(path, u64::MAX)
         .ok()
         .filter(|(_, meta)| meta.len() >= LARGE)
         .map(|(file, _)| file);
@@ -184,62 +166,9 @@ fn drop_generation(path: &std::path::Path) -> io::Result<()> {
     Ok(())
 }
 
-/// A fresh name to move a corrupt main file to: `processed.json.corrupt-20261126T101530Z`, with
-/// `-2`, `-3`, … added if that name is taken. Call under the exclusive lock.
-pub(crate) fn corrupt_path(paths: &Paths, now: DateTime<Utc>) -> PathBuf {
-    let mut base = paths.name.clone();
-    base.push(format!(".corrupt-{}", now.format("%Y%m%dT%H%M%SZ")));
-    let mut candidate = paths.dir.join(&base);
-    let mut n = 2;
-    while fs::symlink_metadata(&candidate).is_ok() {
-        let mut name = base.clone();
-        name.push(format!("-{n}"));
-        candidate = paths.dir.join(name);
-        n += 1;
-    }
-    candidate
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::ffi::OsStringExt;
-
-    #[test]
-    fn generation_names() {
-        let main = OsStr::new("processed.json");
-        let of = |name: &str| generation_of(OsStr::new(name), main);
-        assert_eq!(of("processed.json.bak"), Some(0));
-        assert_eq!(of("processed.json.bak.1"), Some(1));
-        assert_eq!(of("processed.json.bak.12"), Some(12));
-        for other in [
-            "processed.json",
-            "processed.json.bak.",
-            "processed.json.bak.0",
-            "processed.json.bak.01",
-            "processed.json.bak.x",
-            "processed.json.bakx",
-            "processed.json.corrupt-20261126T101530Z",
-            "other.json.bak",
-            "processed.json.bak.99999999999999999999999",
-        ] {
-            assert_eq!(of(other), None, "{other}");
-        }
-    }
-
-    #[test]
-    fn generation_names_need_not_be_utf8() {
-        let main = OsStr::from_bytes(b"st\xe9.json");
-        let name = |suffix: &[u8]| {
-            let mut bytes = b"st\xe9.json".to_vec();
-            bytes.extend_from_slice(suffix);
-            std::ffi::OsString::from_vec(bytes)
-        };
-        assert_eq!(generation_of(&name(b".bak"), main), Some(0));
-        assert_eq!(generation_of(&name(b".bak.2"), main), Some(2));
-        assert_eq!(generation_of(&name(b".bak.\xff"), main), None);
-        assert_eq!(generation_of(OsStr::new("st.json.bak"), main), None);
-    }
 
     fn paths_in(dir: &std::path::Path) -> Paths {
         Paths::resolve(&dir.join("processed.json")).unwrap()
@@ -342,19 +271,5 @@ mod tests {
             .unwrap()
             .finish();
         assert_eq!(files(dir.path()).len(), 2, "only the vacated one went");
-    }
-
-    #[test]
-    fn corrupt_names_never_clash() {
-        let dir = tempfile::tempdir().unwrap();
-        let paths = paths_in(dir.path());
-        let now = DateTime::parse_from_rfc3339("2026-11-26T10:15:30Z")
-            .unwrap()
-            .with_timezone(&Utc);
-        let first = corrupt_path(&paths, now);
-        assert!(first.ends_with("processed.json.corrupt-20261126T101530Z"));
-        fs::write(&first, "x").unwrap();
-        let second = corrupt_path(&paths, now);
-        assert!(second.ends_with("processed.json.corrupt-20261126T101530Z-2"));
     }
 }

@@ -10,15 +10,17 @@
 //! Main and backup are always distinct inodes (no hard links): the Python tool's
 //! `shutil.copy2(main, bak)` refuses to copy a file onto itself.
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions, Permissions};
 use std::io::{self, BufWriter, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::backups::{self, Rotation};
-use super::{FaultPoint, Faults, Notice, Paths};
+use super::faults::{FaultPoint, Faults, Faulty};
+use super::names::{held_name, temp_name, Dest};
+use super::paths::Paths;
+use super::sys::{exchange, fsync_dir, rename_no_replace, start_writeback, Exchange};
 use crate::error::{Error, Result};
 
 /// What happens to the current main file when a new one replaces it.
@@ -55,234 +57,6 @@ impl Drop for TempFile {
         if self.armed {
             // Best effort: a leftover is recognisable by its name and removed by a later writer.
             let _ = fs::remove_file(&self.path);
-        }
-    }
-}
-
-/// `.processed.json.tmp-<pid>-<n>`: hidden, and recognisable as ours by a later writer.
-pub(crate) fn temp_name(main_name: &OsStr) -> OsString {
-    static COUNTER: AtomicUsize = AtomicUsize::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let mut name = OsString::from(".");
-    name.push(main_name);
-    name.push(format!(".tmp-{}-{n}", std::process::id()));
-    name
-}
-
-/// Where the old main file goes once the new one is in place.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Dest {
-    /// `.bak`, after the rotation.
-    Bak,
-    /// A `.corrupt-<UTC time>` name.
-    Corrupt,
-    /// Nowhere: it is removed.
-    Gone,
-}
-
-impl Dest {
-    const ALL: [Dest; 3] = [Dest::Bak, Dest::Corrupt, Dest::Gone];
-
-    fn tag(self) -> &'static str {
-        match self {
-            Dest::Bak => "bak",
-            Dest::Corrupt => "corrupt",
-            Dest::Gone => "gone",
-        }
-    }
-}
-
-/// `.processed.json.tmp-<pid>-<n>.was-<inode>.<dest>`: the name that holds the new file until
-/// it replaces the main file (inode `<inode>`), and the old main file after. Which of the two
-/// it holds is told by its inode, so a later writer never mistakes an old main file, kept
-/// between two renames by a writer that was killed, for a stale temp file.
-fn held_name(main_name: &OsStr, main_ino: u64, dest: Dest) -> OsString {
-    let mut name = temp_name(main_name);
-    name.push(format!(".was-{main_ino}.{}", dest.tag()));
-    name
-}
-
-/// What a temp name of ours says: the writer's pid, and for a held name the old main file's
-/// inode and where it was going.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct TempOwner {
-    pub(crate) pid: u32,
-    held: Option<(u64, Dest)>,
-}
-
-/// Whether `file_name` starts as a temp name of ours for `main_name` does (whatever follows):
-/// no other file may be created under such a name, since a later writer may remove it.
-pub(crate) fn looks_like_temp(file_name: &OsStr, main_name: &OsStr) -> bool {
-    let mut prefix = OsString::from(".");
-    prefix.push(main_name);
-    prefix.push(".tmp-");
-    file_name
-        .as_encoded_bytes()
-        .starts_with(prefix.as_encoded_bytes())
-}
-
-/// The owner of a temp or held name of ours for `main_name`, if `file_name` is one.
-pub(crate) fn temp_owner(file_name: &OsStr, main_name: &OsStr) -> Option<TempOwner> {
-    let file_name = file_name.to_str()?;
-    let rest = file_name
-        .strip_prefix('.')?
-        .strip_prefix(main_name.to_str()?)?
-        .strip_prefix(".tmp-")?;
-    let (pid, rest) = rest.split_once('-')?;
-    let (n, held) = match rest.split_once(".was-") {
-        None => (rest, None),
-        Some((n, held)) => {
-            let (ino, tag) = held.split_once('.')?;
-            let dest = Dest::ALL.into_iter().find(|d| d.tag() == tag)?;
-            (n, Some((digits(ino)?.parse().ok()?, dest)))
-        }
-    };
-    digits(n)?;
-    Some(TempOwner {
-        pid: digits(pid)?.parse().ok()?,
-        held,
-    })
-}
-
-fn digits(s: &str) -> Option<&str> {
-    (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())).then_some(s)
-}
-
-/// Settles what writers that died (their pid is gone) left: a temp file of a new version that
-/// never replaced the main file is removed; an old main file held between two renames is put
-/// where the write was taking it (see [`finish_held`]). Call only under the exclusive lock:
-/// every writer holds it while its temp files exist. `depth` is the backup depth, for a
-/// rotation the interrupted write had not finished.
-pub(crate) fn settle_interrupted(paths: &Paths, depth: usize, notify: &dyn Fn(&Notice)) {
-    let Ok(entries) = fs::read_dir(&paths.dir) else {
-        return;
-    };
-    let mut left: Vec<(PathBuf, TempOwner)> = entries
-        .flatten()
-        .filter_map(|e| Some((e.path(), temp_owner(&e.file_name(), &paths.name)?)))
-        .filter(|(_, owner)| !process_alive(owner.pid))
-        .collect();
-    // Plain temp files first: a rotation that finishes a held file must not meet them.
-    left.sort_by_key(|(_, owner)| owner.held.is_some());
-    for (path, owner) in left {
-        match owner.held {
-            Some((ino, dest)) if is_inode(&path, ino) => {
-                finish_held(paths, depth, &path, ino, dest, notify)
-            }
-            // A new version that never replaced the main file, or a generation set aside by
-            // a rotation (which runs only once the new main file is in place).
-            _ => {
-                if fs::remove_file(&path).is_ok() {
-                    notify(&Notice::StaleTempRemoved(path));
-                }
-            }
-        }
-    }
-}
-
-fn is_inode(path: &Path, ino: u64) -> bool {
-    fs::symlink_metadata(path).is_ok_and(|m| m.is_file() && m.ino() == ino)
-}
-
-/// `held` is the old main file of a write that was killed. If the main file is still it (a
-/// hard link made before the new file went in), the name goes; if there is no main file (moved
-/// away before the new file went in), it goes back to main; else the new main file is in place
-/// and `held` goes where the write was taking it. Nothing is deleted that is not also the main
-/// file; what cannot be moved is kept, and said so.
-fn finish_held(
-    paths: &Paths,
-    depth: usize,
-    held: &Path,
-    ino: u64,
-    dest: Dest,
-    notify: &dyn Fn(&Notice),
-) {
-    let main = fs::symlink_metadata(&paths.target).ok();
-    if main.as_ref().is_some_and(|m| m.ino() == ino) {
-        if fs::remove_file(held).is_ok() {
-            notify(&Notice::StaleTempRemoved(held.to_path_buf()));
-        }
-        return;
-    }
-    let finished = |to: PathBuf, what: &str| Notice::InterruptedWriteFinished {
-        held: held.to_path_buf(),
-        what: what.to_string(),
-        moved_to: to,
-    };
-    let kept = |why: String| Notice::InterruptedWriteKept {
-        held: held.to_path_buf(),
-        why,
-    };
-    let (to, what) = match (main, dest) {
-        (None, _) => (paths.target.clone(), "the main file, back in its place"),
-        (Some(_), Dest::Gone) => {
-            if fs::remove_file(held).is_ok() {
-                notify(&Notice::StaleTempRemoved(held.to_path_buf()));
-            }
-            return;
-        }
-        (Some(_), Dest::Corrupt) => (
-            backups::corrupt_path(paths, chrono::Utc::now()),
-            "the corrupt main file, moved aside",
-        ),
-        (Some(_), Dest::Bak) => {
-            let bak = paths.backup(0);
-            if bak.exists() {
-                match backups::rotate(paths, depth.max(1), None, &Faults::default()) {
-                    Ok(rotation) => rotation.finish(),
-                    Err(e) => return notify(&kept(e.to_string())),
-                }
-            }
-            (bak, "the previous main file, now the newest backup")
-        }
-    };
-    match rename_no_replace(held, &to) {
-        Ok(()) => {
-            let _ = fsync_dir(&paths.dir);
-            notify(&finished(to, what));
-        }
-        Err(e) => notify(&kept(format!("cannot move it to {}: {e}", to.display()))),
-    }
-}
-
-fn process_alive(pid: u32) -> bool {
-    use nix::errno::Errno;
-    let Ok(raw) = i32::try_from(pid) else {
-        return false;
-    };
-    if raw <= 0 {
-        return false;
-    }
-    !matches!(
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(raw), None),
-        Err(Errno::ESRCH)
-    )
-}
-
-/// Fails after `remaining` bytes (or at the end, for a shorter file), to simulate a write cut
-/// short (`FaultPoint::Write`).
-struct Faulty<W> {
-    inner: W,
-    remaining: Option<usize>,
-}
-
-impl<W: Write> Write for Faulty<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match &mut self.remaining {
-            None => self.inner.write(buf),
-            Some(0) => Err(Faults::injected(FaultPoint::Write)),
-            Some(left) => {
-                let n = self.inner.write(&buf[..buf.len().min(*left)])?;
-                *left -= n;
-                Ok(n)
-            }
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        match self.remaining {
-            Some(_) => Err(Faults::injected(FaultPoint::Write)),
-            None => self.inner.flush(),
         }
     }
 }
@@ -326,26 +100,6 @@ impl Write for Writeback<'_> {
     }
 }
 
-#[cfg(target_os = "linux")]
-fn start_writeback(file: &File, offset: u64, len: u64) {
-    use std::os::fd::AsRawFd;
-    let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
-        return;
-    };
-    // SAFETY: a plain system call on an open descriptor; it reads no memory of ours.
-    unsafe {
-        nix::libc::sync_file_range(
-            file.as_raw_fd(),
-            offset,
-            len,
-            nix::libc::SYNC_FILE_RANGE_WRITE,
-        );
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn start_writeback(_file: &File, _offset: u64, _len: u64) {}
-
 /// Writes a complete, synced temp file beside the main file. `mode` is the permission bits it
 /// must end with (`None`: the default for new files, 0o644 less the umask); `owner` is kept
 /// when the process may do so (root writing a user's file).
@@ -386,11 +140,7 @@ pub(crate) fn write_temp(
     let temp = TempFile { path, armed: true };
 
     let written = {
-        let cut = faults.has(FaultPoint::Write).then_some(100);
-        let mut out = BufWriter::new(Faulty {
-            inner: Writeback::new(&file),
-            remaining: cut,
-        });
+        let mut out = BufWriter::new(Faulty::new(Writeback::new(&file), faults));
         write(&mut out).and_then(|()| out.flush())
     };
     written.map_err(|e| Error::io("writing the new version of", &paths.target, e))?;
@@ -426,64 +176,13 @@ pub(crate) fn write_temp(
     Ok(temp)
 }
 
-pub(crate) fn fsync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
-}
-
-enum Exchange {
-    Done,
-    Unsupported,
-}
-
-/// Atomically swaps the names `a` and `b` (both must exist).
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn exchange(a: &Path, b: &Path) -> io::Result<Exchange> {
-    use nix::errno::Errno;
-    use nix::fcntl::{renameat2, RenameFlags};
-    match renameat2(None, a, None, b, RenameFlags::RENAME_EXCHANGE) {
-        Ok(()) => Ok(Exchange::Done),
-        Err(Errno::EINVAL | Errno::ENOSYS | Errno::EOPNOTSUPP) => Ok(Exchange::Unsupported),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// Renames `from` to `to` unless `to` exists (then `AlreadyExists`, and nothing changes).
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-pub(crate) fn rename_no_replace(from: &Path, to: &Path) -> io::Result<()> {
-    use nix::errno::Errno;
-    use nix::fcntl::{renameat2, RenameFlags};
-    match renameat2(None, from, None, to, RenameFlags::RENAME_NOREPLACE) {
-        Err(Errno::EINVAL | Errno::ENOSYS | Errno::EOPNOTSUPP) => rename_if_free(from, to),
-        done => done.map_err(io::Error::from),
-    }
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-pub(crate) fn rename_no_replace(from: &Path, to: &Path) -> io::Result<()> {
-    rename_if_free(from, to)
-}
-
-/// [`rename_no_replace`] where the system cannot: a check, then a rename (both under the
-/// exclusive lock, so no other writer comes between them).
-fn rename_if_free(from: &Path, to: &Path) -> io::Result<()> {
-    if fs::symlink_metadata(to).is_ok() {
-        return Err(io::ErrorKind::AlreadyExists.into());
-    }
-    fs::rename(from, to)
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn exchange(_a: &Path, _b: &Path) -> io::Result<Exchange> {
-    Ok(Exchange::Unsupported)
-}
-
 /// Replaces the main file (`paths.target`) with what `write` produces, durably, doing `old`
 /// with the current main file. On error the main file is as it was, the backup generations are
 /// put back as they were (as far as possible: see [`Rotation::undo`]), and no temp file is left.
 ///
 /// The old main file is kept under a held name (see [`held_name`]) from the moment the new file
 /// replaces it until it reaches its place, so a writer killed at any step leaves it to the next
-/// writer to put there ([`settle_interrupted`]), never to delete.
+/// writer to put there ([`settle`](super::interrupted::settle)), never to delete.
 pub(crate) fn commit(
     paths: &Paths,
     faults: &Faults,
@@ -661,47 +360,4 @@ fn put_back(paths: &Paths, at: Option<&Path>, held: &Path, rotation: Option<Rota
         rotation.undo(paths);
     }
     let _ = fs::rename(held, &paths.target);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn temp_names_are_recognised() {
-        let main = OsStr::new("processed.json");
-        let name = temp_name(main);
-        assert!(name.to_str().unwrap().starts_with(".processed.json.tmp-"));
-        let pid = |name: &str| temp_owner(OsStr::new(name), main).map(|o| o.pid);
-        assert_eq!(pid(name.to_str().unwrap()), Some(std::process::id()));
-        let held = held_name(main, 77, Dest::Corrupt);
-        assert_eq!(
-            temp_owner(&held, main).and_then(|o| o.held),
-            Some((77, Dest::Corrupt))
-        );
-        assert!(looks_like_temp(&held, main) && looks_like_temp(&name, main));
-        for other in [
-            "processed.json",
-            ".processed.json.tmp-",
-            ".processed.json.tmp-12",
-            ".processed.json.tmp-12-x",
-            ".other.json.tmp-1-2",
-            "processed.json.tmp",
-            ".processed.json.tmp-1-2.was-3",
-            ".processed.json.tmp-1-2.was-x.bak",
-            ".processed.json.tmp-1-2.was-3.other",
-            ".processed.json.tmp-1-2.bak",
-        ] {
-            assert_eq!(temp_owner(OsStr::new(other), main), None, "{other}");
-        }
-        assert_eq!(pid(".processed.json.tmp-42-7"), Some(42));
-        assert_eq!(pid(".processed.json.tmp-42-7.was-9.gone"), Some(42));
-    }
-
-    #[test]
-    fn liveness() {
-        assert!(process_alive(std::process::id()));
-        assert!(!process_alive(0x7fff_fff0));
-        assert!(!process_alive(u32::MAX));
-    }
 }

@@ -1,6 +1,6 @@
 //! The lock beside the state file: `flock(2)` on `<file>.lock`, exclusive to write, shared for
 //! the reads that need it, with a bounded wait and a best-effort name (and mode) for whoever
-//! holds it. Which lock files a write takes, and in which order, is `Store::lock_for_write`'s.
+//! holds it, and which lock files a write takes, in which order ([`take_for_write`]).
 //!
 //! Only `flock` is used, never `fcntl`/`lockf` record locks: Linux keeps the two kinds apart and
 //! the Python tool locks the same file with `fcntl.flock`. The lock file is never deleted; if it
@@ -170,8 +170,92 @@ pub(crate) fn acquire(
     }
 }
 
+/// The exclusive locks a write needs, waiting at most `timeout` in all: that of `given`, the
+/// lock of the state file as named, and that of `real()`, the lock beside the file itself.
+///
+/// A lock belongs to a name, but a write must exclude every writer of the same file,
+/// whatever name it was reached by (a symlink to it, a symlinked directory, `..`). So two
+/// locks are taken, always in this order:
+///
+/// 1. `<given path>.lock`, the Python tool's lock for the name it was given;
+/// 2. `<real path>.lock`, beside the file itself (its directory canonicalised): the lock
+///    every name of the file leads to. Skipped when it is the same file as the first (the
+///    name given is the real one, or leads there through symlinked directories only).
+///
+/// No deadlock: the Python tool holds one lock at a time, and a mamfast writer only ever
+/// waits for a real-path lock while holding a given-name lock. A real-path lock is the
+/// given-name lock only of a writer whose name leads to that very lock file (the real
+/// path, or it through symlinked directories), and such a writer takes no second lock, so
+/// no writer holds a real-path lock while waiting for another one. (Should symlinks be
+/// re-pointed in a cycle while writers wait, the wait still ends at `timeout`.)
+/// The real path is resolved again once both are held: if the name was pointed elsewhere
+/// meanwhile, the second lock is retaken for the new file.
+pub(crate) fn take_for_write(
+    given: &Path,
+    real: &dyn Fn() -> Result<PathBuf>,
+    timeout: Duration,
+    notify: &dyn Fn(&Notice),
+) -> Result<Vec<Lock>> {
+    take_both(given, real, Instant::now() + timeout, notify).map_err(|e| match e {
+        // The wait is told in full, not what was left of it for the second lock.
+        Error::LockTimeout {
+            lock_file,
+            holder,
+            exclusive,
+            ..
+        } => Error::LockTimeout {
+            lock_file,
+            waited: timeout,
+            holder,
+            exclusive,
+        },
+        e => e,
+    })
+}
+
+fn take_both(
+    given: &Path,
+    real: &dyn Fn() -> Result<PathBuf>,
+    deadline: Instant,
+    notify: &dyn Fn(&Notice),
+) -> Result<Vec<Lock>> {
+    let given = take_exclusive(given, deadline, notify)?;
+    loop {
+        let real_path = real()?;
+        let file = open(&real_path, true)
+            .map_err(|e| Error::io("creating the lock file", &real_path, e))?;
+        if same_file(&given, &file) {
+            return Ok(vec![given]);
+        }
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let second = acquire(
+            file,
+            &real_path,
+            LockMode::Exclusive,
+            remaining,
+            true,
+            notify,
+        )?;
+        if real()? == real_path {
+            return Ok(vec![given, second]);
+        }
+    }
+}
+
+fn take_exclusive(path: &Path, deadline: Instant, notify: &dyn Fn(&Notice)) -> Result<Lock> {
+    let file = open(path, true).map_err(|e| Error::io("creating the lock file", path, e))?;
+    acquire(
+        file,
+        path,
+        LockMode::Exclusive,
+        deadline.saturating_duration_since(Instant::now()),
+        true,
+        notify,
+    )
+}
+
 /// Whether the held `lock` and `file` are the same file (one lock reached by two names).
-pub(crate) fn same_file(lock: &Lock, file: &File) -> bool {
+fn same_file(lock: &Lock, file: &File) -> bool {
     match (lock.file.metadata(), file.metadata()) {
         (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
         _ => false,

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::cli::Ctx;
 use crate::error::Result;
-use crate::store::Generation;
+use crate::store::{backup_suffix, Generation};
 
 #[derive(Debug, Args)]
 pub struct BackupsArgs {
@@ -19,8 +19,7 @@ pub struct BackupsArgs {
 pub fn label(generation: Option<usize>) -> String {
     match generation {
         None => "main".into(),
-        Some(0) => ".bak".into(),
-        Some(n) => format!(".bak.{n}"),
+        Some(n) => backup_suffix(n),
     }
 }
 
