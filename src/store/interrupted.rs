@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use super::backups;
 use super::faults::Faults;
-use super::names::{corrupt_path, temp_owner, Dest, TempOwner};
+use super::names::{corrupt_path, interrupted_path, temp_owner, Dest, TempOwner};
 use super::notice::Notice;
 use super::paths::Paths;
 use super::sys::{fsync_dir, process_alive, rename_no_replace};
@@ -45,6 +45,13 @@ pub(crate) fn settle(paths: &Paths, depth: usize, notify: &dyn Fn(&Notice)) {
             }
         }
     }
+}
+
+/// Whether `path` was last written after `than` (modification times: a rename keeps them, and
+/// `shutil.copy2` copies its source's).
+fn newer_than(path: &Path, than: &Path) -> bool {
+    let modified = |p: &Path| fs::symlink_metadata(p).and_then(|m| m.modified());
+    matches!((modified(path), modified(than)), (Ok(a), Ok(b)) if a > b)
 }
 
 fn is_inode(path: &Path, ino: u64) -> bool {
@@ -91,6 +98,13 @@ fn finish_held(
         (Some(_), Dest::Corrupt) => (
             corrupt_path(paths, chrono::Utc::now()),
             "the corrupt main file, moved aside",
+        ),
+        // A backup newer than the held file was written since (the Python tool's
+        // `shutil.copy2`, or writers that took the killed one's pid for alive): above it, the
+        // held file would be taken for the newest generation, and a recovery would roll back.
+        (Some(_), Dest::Bak) if newer_than(&paths.backup(0), held) => (
+            interrupted_path(paths, chrono::Utc::now()),
+            "an earlier state than the newest backup, kept beside it",
         ),
         (Some(_), Dest::Bak) => {
             let bak = paths.backup(0);

@@ -6,7 +6,7 @@ use std::io;
 use std::path::Path;
 
 use super::backups;
-use super::bounded_io::{read_file, unreadable, Unreadable};
+use super::bounded_io::{open_regular, read_file, unreadable, Unreadable};
 use super::durable::OldMain;
 use super::format;
 use super::names::corrupt_path;
@@ -46,9 +46,20 @@ pub(crate) fn probe(path: &Path, is_main: bool, parse: Parse) -> Result<Probe> {
     let (bytes, mode) = match read_file(path) {
         Ok(read) => read,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Probe::Missing),
-        // Too large to be a state: corrupt, to be replaced by a backup and moved aside whole.
+        // Too large to read. Corrupt (replaced by a backup, moved aside whole) only when its
+        // first bytes show that Python could not read it either; otherwise a main file is
+        // refused as it is, never rolled back.
         Err(e) if matches!(unreadable(&e), Some(Unreadable::TooLarge { .. })) => {
-            return Ok(Probe::Invalid(e.to_string()))
+            if is_main && may_be_json_object(path) {
+                return Err(Error::Data(format!(
+                    "{}: {e}; mamfast does not read it. It may still be a state the Python tool \
+                     reads, so it is neither moved aside nor replaced: nothing was changed.\n\
+                     Shrink it, or run `mamfast state restore 0` to go back to the newest \
+                     backup (this file is then kept as the newest backup).",
+                    path.display()
+                )));
+            }
+            return Ok(Probe::Invalid(e.to_string()));
         }
         // An unreadable main file is not a corrupt one: it must not be moved aside.
         Err(e) if is_main => return Err(Error::io("reading", path, e)),
@@ -90,6 +101,27 @@ pub(crate) fn probe(path: &Path, is_main: bool, parse: Parse) -> Result<Probe> {
             found: too_new.found,
             supported: too_new.supported,
         }),
+    }
+}
+
+/// Whether the first 64 KiB of `path` could begin a JSON object, as Python's `json.load`
+/// reads one: only white space (space, tab, line feed, carriage return) before a `{`, or
+/// nothing but white space so far. Used only for a file too large to read whole.
+fn may_be_json_object(path: &Path) -> bool {
+    use std::io::Read;
+    let Ok((file, _)) = open_regular(path, u64::MAX) else {
+        return false;
+    };
+    let mut head = Vec::new();
+    if file.take(64 << 10).read_to_end(&mut head).is_err() {
+        return false;
+    }
+    match head
+        .iter()
+        .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+    {
+        Some(first) => *first == b'{',
+        None => true,
     }
 }
 

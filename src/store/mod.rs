@@ -392,6 +392,11 @@ impl Store {
             self.lock_for_write()?
         };
         let paths = self.paths()?;
+        // What a killed writer left is finished first: the generations are then the ones the
+        // operator chose among, and the slot vacated below holds what it is believed to hold.
+        if !self.options.dry_run {
+            interrupted::settle(&paths, self.options.backup_depth, &*self.notify);
+        }
         let chosen = paths.backup(generation);
         let (bytes, mode, summary) = match probe(&chosen, false, Parse::Full)? {
             Probe::Missing => return Err(missing(&chosen)),
@@ -450,7 +455,6 @@ impl Store {
         if self.options.dry_run {
             return Ok(restored);
         }
-        interrupted::settle(&paths, self.options.backup_depth, &*self.notify);
         durable::commit(&paths, &self.faults, old.clone(), Some(mode), &mut |w| {
             w.write_all(&bytes)
         })?;

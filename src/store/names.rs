@@ -63,8 +63,20 @@ pub(crate) fn generation_of(file_name: &OsStr, main_name: &OsStr) -> Option<usiz
 /// A fresh name to move a corrupt main file to: `processed.json.corrupt-20261126T101530Z`, with
 /// `-2`, `-3`, … added if that name is taken. Call under the exclusive lock.
 pub(crate) fn corrupt_path(paths: &Paths, now: DateTime<Utc>) -> PathBuf {
+    aside_path(paths, "corrupt", now)
+}
+
+/// A fresh name to keep an earlier state that a killed write left, when it is older than the
+/// newest backup and so has no place among the generations:
+/// `processed.json.interrupted-20261126T101530Z`. Call under the exclusive lock.
+pub(crate) fn interrupted_path(paths: &Paths, now: DateTime<Utc>) -> PathBuf {
+    aside_path(paths, "interrupted", now)
+}
+
+/// `<name>.<what>-<UTC time>`, with `-2`, `-3`, … added if that name is taken.
+fn aside_path(paths: &Paths, what: &str, now: DateTime<Utc>) -> PathBuf {
     let mut base = paths.name.clone();
-    base.push(format!(".corrupt-{}", now.format("%Y%m%dT%H%M%SZ")));
+    base.push(format!(".{what}-{}", now.format("%Y%m%dT%H%M%SZ")));
     let mut candidate = paths.dir.join(&base);
     let mut n = 2;
     while fs::symlink_metadata(&candidate).is_ok() {

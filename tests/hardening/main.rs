@@ -10,4 +10,5 @@ mod fields;
 mod lock;
 mod parse;
 mod paths;
+mod settle;
 mod text;
