@@ -4,13 +4,11 @@
 //! file, which is left as it was. A file from a newer mamfast is never passed over for a backup
 //! nor rewritten. Nothing ever panics.
 
-mod store_support;
-
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use store_support::cli::{mamfast_run, Run};
-use store_support::*;
+use crate::support::cli::{mamfast_run, Run};
+use crate::support::*;
 
 /// The corpus: (file name, bytes), sorted by name.
 fn corpus() -> Vec<(String, Vec<u8>)> {
