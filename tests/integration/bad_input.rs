@@ -62,7 +62,7 @@ fn assert_names_the_file(run: &Run, path: &Path, what: &str) {
 #[test]
 fn the_corpus_covers_what_the_issue_lists() {
     // Files Python's json.load reads are not corrupt: they moved to tests/python-reads/
-    // (tests/hardening/parse.rs), which covers the rest of the list.
+    // (hardening/parse.rs), which covers the rest of the list.
     let mut names: Vec<String> = corpus().into_iter().map(|(n, _)| n).collect();
     names.extend(corpus_in("tests/python-reads").into_iter().map(|(n, _)| n));
     assert!(names.len() >= 30, "{} files", names.len());

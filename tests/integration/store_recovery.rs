@@ -29,7 +29,7 @@ fn corruptions() -> Vec<(&'static str, Vec<u8>)> {
         ("garbage", b"\x00\xffnot json at all".to_vec()),
         ("wrong shape", b"[1, 2, 3]".to_vec()),
         // A duplicate key is not here: Python's json.load reads it (the last value wins), so
-        // it is not corrupt (tests/hardening/parse.rs).
+        // it is not corrupt (hardening/parse.rs).
     ]
 }
 
