@@ -12,9 +12,6 @@
 //! files go (default: the system temp directory; use the disk the state lives on);
 //! `BENCH_KEEP=1` keeps them afterwards (for profiling).
 
-#[path = "../tests/store_support/gen.rs"]
-mod gen;
-
 use std::ffi::OsStr;
 use std::fs::{self, File};
 use std::io::Write;
@@ -23,6 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use mamfast::sample;
 use mamfast::state::ops::{self, ReleaseFields};
 use mamfast::store::format::to_python_json;
 use mamfast::{Outcome, Store, StoreOptions};
@@ -178,7 +176,7 @@ fn bench_size(bin: &Path, jq: bool, work: &Path, entries: usize) -> Row {
     let dir = work.join(format!("n{entries}"));
     fs::create_dir_all(&dir).unwrap();
     let path = dir.join("processed.json");
-    let bytes = to_python_json(&gen::realistic_state(entries, entries as u64));
+    let bytes = to_python_json(&sample::realistic_state(entries, entries as u64));
     fs::write(&path, &bytes).unwrap();
     let file_size = bytes.len() as u64;
     drop(bytes);

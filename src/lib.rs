@@ -37,6 +37,8 @@
 pub mod config;
 pub mod error;
 pub mod plugin;
+#[cfg(feature = "sample")]
+pub mod sample;
 pub mod state;
 pub mod store;
 mod suggest;

@@ -7,6 +7,9 @@
 //! expected afterwards). Besides `mamfast`, a case may run the helpers of `cmd-tests/bin/`
 //! registered below: `hold-lock` (runs mamfast while the lock is held), `list-files` and
 //! `checksum` (SHA-256 of files, for bytes that trycmd would compare loosely).
+//!
+//! A test binary of its own, apart from `tests/integration/`: it removes variables from its
+//! own process environment, which would race with every other test of a shared binary.
 
 #[test]
 fn cli_transcripts() {

@@ -1,5 +1,7 @@
-//! `MAMFAST_INJECT_FAULT`, the testing aid for end-to-end tests of the binary. In its own test
-//! binary: the variable is process-wide.
+//! `MAMFAST_INJECT_FAULT`, the testing aid for end-to-end tests of the binary.
+//!
+//! A test binary of its own, apart from `tests/integration/`: it sets the variable in its own
+//! process environment, where every `Store` of a shared binary would read it and fail.
 
 use std::fs;
 

@@ -6,8 +6,6 @@
 //!
 //! Without `python3` the Python parts are skipped (the reason is printed).
 
-mod store_support;
-
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -15,9 +13,11 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
 
+use mamfast::sample;
 use mamfast::store::format::to_python_json;
-use store_support::cli::{mamfast, python3, run};
-use store_support::*;
+
+use crate::support::cli::{mamfast, python3, run};
+use crate::support::*;
 
 const ID: &str = "B0SAMEID01";
 const MAMFAST_WRITERS: usize = 4;
@@ -71,9 +71,9 @@ print(reads)
 fn setup() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("processed.json");
-    let mut state = gen::realistic_state(300, 3);
-    let mut rng = gen::Rng::new(5);
-    let mut entry = gen::failed_entry(&mut rng, ID);
+    let mut state = sample::realistic_state(300, 3);
+    let mut rng = sample::Rng::new(5);
+    let mut entry = sample::failed_entry(&mut rng, ID);
     entry.retry_count = Some(0);
     state.failed.insert(ID.into(), entry);
     fs::write(&path, to_python_json(&state)).unwrap();

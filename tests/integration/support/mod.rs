@@ -1,7 +1,6 @@
-//! Helpers shared by the tests: fixtures, stores that collect their notices, snapshots of a
-//! directory to prove that nothing changed, a held `flock`; `cli` runs the binary hermetically
-//! and `gen` makes realistic states of any size.
-#![allow(dead_code)]
+//! Helpers shared by the integration tests: fixtures, stores that collect their notices,
+//! snapshots of a directory to prove that nothing changed, a held `flock`; `cli` runs the
+//! binary hermetically. Realistic states of any size come from `mamfast::sample`.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -13,7 +12,6 @@ use std::time::Duration;
 use mamfast::{Notice, Outcome, State, Store, StoreOptions};
 
 pub mod cli;
-pub mod gen;
 
 pub fn fixture(name: &str) -> Vec<u8> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");

@@ -9,18 +9,18 @@
 //! or when mounting fails, they are skipped with the reason printed. Mounts are undone by a
 //! guard, even when a test fails.
 
-mod store_support;
-
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use mamfast::sample;
 use mamfast::store::format::to_python_json;
 use mamfast::Source;
 use nix::fcntl::FlockArg;
-use store_support::cli::{mamfast, mamfast_run, run, Run};
-use store_support::*;
+
+use crate::support::cli::{mamfast, mamfast_run, run, Run};
+use crate::support::*;
 
 const MARK: [&str; 5] = ["state", "mark-failed", "B0FAULT001", "--error", "e"];
 
@@ -125,7 +125,7 @@ fn disk_full_is_exit_74_and_the_state_is_intact() {
     };
     let path = fs.path().join("processed.json");
     // 2.5 MB: its new version cannot be written beside it in 4 MB.
-    let bytes = to_python_json(&gen::realistic_state(3800, 7));
+    let bytes = to_python_json(&sample::realistic_state(3800, 7));
     assert!(bytes.len() > 2_200_000, "{}", bytes.len());
     std::fs::write(&path, &bytes).unwrap();
 
@@ -139,7 +139,7 @@ fn disk_full_is_exit_74_and_the_state_is_intact() {
     assert!(run.stderr.contains("The disk is full"), "{}", run.stderr);
     // Reading still works, and a write goes through once there is room.
     mamfast_run(&path, ["state", "list"]).expect_code(0, "list on a full disk");
-    std::fs::write(&path, to_python_json(&gen::realistic_state(100, 7))).unwrap();
+    std::fs::write(&path, to_python_json(&sample::realistic_state(100, 7))).unwrap();
     mamfast_run(&path, MARK).expect_code(0, "write after room was made");
 }
 

@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::store_support::cli::{mamfast, mamfast_run, Run};
-use crate::store_support::fixture;
+use crate::support::cli::{mamfast, mamfast_run, Run};
+use crate::support::fixture;
 
 const MARK: [&str; 5] = ["state", "mark-failed", "B0PATHS001", "--error", "e"];
 

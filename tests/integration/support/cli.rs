@@ -1,6 +1,5 @@
 //! The real `mamfast` binary, run hermetically: no configuration file, no `MAMFAST_*` from the
 //! developer's shell, a fixed clock. Every run is checked for a panic.
-#![allow(dead_code)]
 
 use std::ffi::OsStr;
 use std::path::Path;

@@ -2,8 +2,6 @@
 //! `.corrupt-<UTC time>` and restores the main file; with nothing valid, or a newer version, it
 //! fails without touching any file.
 
-mod store_support;
-
 use std::fs;
 use std::path::Path;
 use std::time::Duration;
@@ -11,7 +9,8 @@ use std::time::Duration;
 use mamfast::store::FaultPoint;
 use mamfast::{Error, Notice, Source, State, Store, StoreOptions};
 use nix::fcntl::{Flock, FlockArg};
-use store_support::*;
+
+use crate::support::*;
 
 fn valid() -> Vec<u8> {
     fixture("pipeline-written.json")
@@ -30,7 +29,7 @@ fn corruptions() -> Vec<(&'static str, Vec<u8>)> {
         ("garbage", b"\x00\xffnot json at all".to_vec()),
         ("wrong shape", b"[1, 2, 3]".to_vec()),
         // A duplicate key is not here: Python's json.load reads it (the last value wins), so
-        // it is not corrupt (tests/hardening/parse.rs).
+        // it is not corrupt (hardening/parse.rs).
     ]
 }
 

@@ -1,8 +1,6 @@
 //! A write that fails at any step leaves the previous file intact, loadable and byte-identical,
 //! with no temp file behind, and reports `Error::Io` (exit 74).
 
-mod store_support;
-
 use std::fs;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,7 +8,8 @@ use std::sync::Arc;
 
 use mamfast::store::FaultPoint;
 use mamfast::{Error, Outcome, Source, State, Store};
-use store_support::*;
+
+use crate::support::*;
 
 /// Every step of a plain update that can fail.
 const FAILING: [FaultPoint; 8] = [

@@ -11,23 +11,22 @@
 //! real `mamfast state mark-failed` (exit 0 is the acknowledgement). Kill times come from a
 //! seeded xorshift generator; the moments they hit vary with the machine.
 
-mod store_support;
-
 use std::fs;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use mamfast::sample::{realistic_state, Rng};
 use mamfast::state::ops::{self, ReleaseFields};
 use mamfast::store::format::{parse_state, to_python_json};
 use mamfast::{Notice, Outcome, Source, State, Store};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::Value;
-use store_support::cli::mamfast;
-use store_support::gen::{realistic_state, Rng};
-use store_support::*;
+
+use crate::support::cli::mamfast;
+use crate::support::*;
 
 /// Kills of the looping writer, and of the `mamfast` binary.
 const LOOP_KILLS: usize = 200;
@@ -41,6 +40,8 @@ const CHILD: &str = "MAMFAST_CRASH_TEST_WRITER";
 const POISON: u64 = 1_000_000_000;
 /// Entries the writes go to (`CRASH-00` … `CRASH-49`).
 const SLOTS: u64 = 50;
+/// The looping writer's test, by its full name in the integration test binary (`--exact`).
+const WRITER_TEST: &str = "crash::crash_writer_child";
 
 /// Not a test on its own: the body of the looping writer, which `a_writer_killed_…` starts as
 /// this test binary with `MAMFAST_CRASH_TEST_WRITER` set. Without it, this does nothing.
@@ -158,12 +159,7 @@ fn plant_poison(dir: &Path, dead_pid: u32, state: &State) -> PathBuf {
 
 fn spawn_loop_writer(path: &Path) -> Child {
     Command::new(std::env::current_exe().unwrap())
-        .args([
-            "crash_writer_child",
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+        .args([WRITER_TEST, "--exact", "--nocapture", "--test-threads=1"])
         .env(CHILD, path)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -12,8 +12,6 @@
 //!   gives, and the same bytes when written, changed or not; on a damaged file it fails when
 //!   and as the full parse fails.
 
-mod store_support;
-
 use std::collections::BTreeMap;
 use std::fs;
 use std::process::Command;
@@ -208,7 +206,7 @@ fn states_round_trip_byte_for_byte_and_as_python_writes_them() {
         })
         .unwrap();
 
-    if !store_support::cli::python3("the comparison with Python's bytes") {
+    if !crate::support::cli::python3("the comparison with Python's bytes") {
         return;
     }
     let files = written.lock().unwrap();
@@ -257,7 +255,7 @@ print(len(os.listdir(sys.argv[1])), " ".join(bad))
 fn floats_are_spelled_as_python_spells_them() {
     // Any bits, and values halfway between two shortest spellings (exact binary fractions
     // with 17 or 18 digits), where Python's `repr` takes the even last digit.
-    let mut rng = store_support::gen::Rng::new(0xf10a7);
+    let mut rng = mamfast::sample::Rng::new(0xf10a7);
     let mut floats: Vec<f64> = Vec::new();
     while floats.len() < 20_000 {
         let bits = f64::from_bits(rng.next_u64());
@@ -276,7 +274,7 @@ fn floats_are_spelled_as_python_spells_them() {
     for (f, text) in floats.iter().zip(&spelled) {
         assert_eq!(text.parse::<f64>().ok(), Some(*f), "{text} is not {f:?}");
     }
-    if !store_support::cli::python3("the comparison with Python's repr") {
+    if !crate::support::cli::python3("the comparison with Python's repr") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

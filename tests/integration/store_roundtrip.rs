@@ -1,12 +1,11 @@
 //! The Python tool's files, loaded and written back through `Store`: the bytes must not change
 //! (a v1 file becomes exactly what the Python tool writes after migrating it).
 
-mod store_support;
-
 use std::fs;
 
 use mamfast::{Outcome, Source, State};
-use store_support::*;
+
+use crate::support::*;
 
 #[test]
 fn every_fixture_is_written_back_byte_for_byte() {

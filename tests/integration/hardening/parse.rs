@@ -8,8 +8,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::store_support::cli::{mamfast_run, python3, Run};
-use crate::store_support::{fixture, snapshot_without_lock};
+use crate::support::cli::{mamfast_run, python3, Run};
+use crate::support::{fixture, snapshot_without_lock};
 
 const NEW: [&str; 5] = ["state", "mark-failed", "ZZNEW", "--error", "e"];
 
@@ -239,7 +239,7 @@ fn state_list_with_a_valid_bak_beside_a_file_python_reads_moves_nothing_and_rest
         assert!(
             snapshot_without_lock(dir.path()) == before,
             "{what}: files changed: {:?}",
-            crate::store_support::names(dir.path())
+            crate::support::names(dir.path())
         );
     }
 }
@@ -274,7 +274,7 @@ fn restore_replaces_a_file_python_reads_but_mamfast_cannot_use_keeping_it_as_bak
     mamfast_run(&path, ["state", "restore", ".bak"]).expect_code(0, "restore");
     assert!(fs::read(&path).unwrap() == fixture("pipeline-written.json"));
     assert!(fs::read(dir.path().join("processed.json.bak")).unwrap() == unusable);
-    assert!(crate::store_support::corrupt_files(dir.path()).is_empty());
+    assert!(crate::support::corrupt_files(dir.path()).is_empty());
 }
 
 /// A state whose failed `B08G9PRS1K` has `retry_count` 3.0 and whose processed `B07ABCDEF1`

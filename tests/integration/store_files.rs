@@ -1,12 +1,11 @@
 //! Where the files are: a symlinked state file, a missing directory, stale temp files.
 
-mod store_support;
-
 use std::fs;
 use std::os::unix::fs::symlink;
 
 use mamfast::{Notice, Outcome, Source, State};
-use store_support::*;
+
+use crate::support::*;
 
 #[test]
 fn a_symlinked_state_file_stays_a_symlink_and_its_target_is_written() {

@@ -2,14 +2,13 @@
 //! shared inode with the main file, permissions kept, nothing touched in dry run; `generations`
 //! and `restore`.
 
-mod store_support;
-
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
 use mamfast::store::FaultPoint;
 use mamfast::{Error, Outcome, Source, Store, StoreOptions};
-use store_support::*;
+
+use crate::support::*;
 
 #[test]
 fn depth_3_after_5_writes_keeps_the_3_previous_generations_in_order() {

@@ -7,7 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use super::store_support::cli::{mamfast, mamfast_run, run, Run};
+use crate::support::cli::{mamfast, mamfast_run, run, Run};
 
 /// An executable shell script at `path` that runs `body`.
 fn script(path: &Path, body: &str) {

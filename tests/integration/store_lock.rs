@@ -1,8 +1,6 @@
 //! The lock: `flock` on `<file>.lock`, shared for reads, exclusive for writes, bounded wait with
 //! the holder named, shared with the Python tool, followed when replaced, never deleted.
 
-mod store_support;
-
 use std::fs::{self, File};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -13,7 +11,8 @@ use std::time::{Duration, Instant};
 use mamfast::{Error, Notice, Outcome, StoreOptions};
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
-use store_support::*;
+
+use crate::support::*;
 
 fn quick(depth: usize) -> StoreOptions {
     StoreOptions {

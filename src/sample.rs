@@ -1,10 +1,11 @@
 //! Generated states that look like the pipeline's own (see `tests/fixtures/`): ASIN and path
 //! IDs, non-ASCII titles, naive Python timestamps and mamfast's offset ones, most releases
 //! `COMPLETE`, some in progress, about one in ten failed. Deterministic for a given seed.
-//! Shared by the tests (`mod store_support`) and `examples/bench.rs` (by `#[path]`).
-#![allow(dead_code)]
+//!
+//! Test data, not part of the plugin API: compiled only with the `sample` feature, which the
+//! integration tests and `examples/bench.rs` get through the crate's dev-dependency on itself.
 
-use mamfast::{Checkpoints, FailedEntry, ProcessedEntry, Stage, State, Status};
+use crate::{Checkpoints, FailedEntry, ProcessedEntry, Stage, State, Status};
 
 /// xorshift64*: small, seeded, good enough for test data and kill timing.
 #[derive(Debug, Clone)]
@@ -92,7 +93,7 @@ const ERRORS: &[(&str, &str)] = &[
 
 /// A timestamp in 2025–2026: naive with microseconds as the Python tool wrote them, or with
 /// an offset as mamfast writes them.
-pub fn timestamp(rng: &mut Rng) -> String {
+fn timestamp(rng: &mut Rng) -> String {
     let month = 1 + rng.below(12);
     let day = 1 + rng.below(28);
     let (h, m, s, us) = (
@@ -125,7 +126,7 @@ fn asin(i: usize) -> String {
 }
 
 /// A processed entry as the pipeline leaves it at `status`.
-pub fn processed_entry(rng: &mut Rng, id: &str, status: Status) -> ProcessedEntry {
+fn processed_entry(rng: &mut Rng, id: &str, status: Status) -> ProcessedEntry {
     let author = rng.pick(AUTHORS).to_string();
     let title = title(rng);
     let mut e = ProcessedEntry::default();

@@ -12,12 +12,13 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use mamfast::sample;
 use mamfast::store::format::to_python_json;
 use mamfast::{Error, Outcome, StoreOptions};
 use nix::fcntl::FlockArg;
 
-use crate::store_support::cli::{mamfast, mamfast_run, run, Run};
-use crate::store_support::{fixture, gen, hold, options, store, store_with, write_generation};
+use crate::support::cli::{mamfast, mamfast_run, run, Run};
+use crate::support::{fixture, hold, options, store, store_with, write_generation};
 
 const HOT: &str = "B0HOTHOT01";
 
@@ -72,7 +73,7 @@ fn writers_through_different_names_of_one_file_exclude_each_other() {
     let through_dir = dir.path().join("linked/processed.json");
 
     const WRITES: usize = 20;
-    let python = crate::store_support::cli::python3("the Python writer").then(|| {
+    let python = crate::support::cli::python3("the Python writer").then(|| {
         Command::new("python3")
             .args(["-c", PYTHON_WRITER])
             .arg(&real)
@@ -149,7 +150,7 @@ fn a_store_through_a_symlink_waits_for_the_lock_of_the_real_path() {
     drop(held);
     write_generation(&by_link, 4).unwrap();
     assert_eq!(
-        crate::store_support::generation_of_file(&real),
+        crate::support::generation_of_file(&real),
         Some(4),
         "written through the link"
     );
@@ -158,9 +159,9 @@ fn a_store_through_a_symlink_waits_for_the_lock_of_the_real_path() {
 /// A state of a few megabytes, with `HOT` failed zero times.
 fn large_state(dir: &Path) -> PathBuf {
     let path = dir.join("processed.json");
-    let mut state = gen::realistic_state(6000, 11);
-    let mut rng = gen::Rng::new(7);
-    let mut entry = gen::failed_entry(&mut rng, HOT);
+    let mut state = sample::realistic_state(6000, 11);
+    let mut rng = sample::Rng::new(7);
+    let mut entry = sample::failed_entry(&mut rng, HOT);
     entry.retry_count = Some(0);
     state.failed.insert(HOT.into(), entry);
     fs::write(&path, to_python_json(&state)).unwrap();
@@ -299,7 +300,7 @@ fn a_reader_waits_for_a_writer_only_when_it_must_recover() {
     drop(held);
     // Once the writer is gone, the reader recovers as before.
     assert_eq!(store.read().unwrap().extra["x_gen"], 1);
-    assert_eq!(crate::store_support::generation_of_file(&path), Some(1));
+    assert_eq!(crate::support::generation_of_file(&path), Some(1));
 }
 
 fn timeout_text(state: &Path) -> String {

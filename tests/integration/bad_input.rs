@@ -4,13 +4,11 @@
 //! file, which is left as it was. A file from a newer mamfast is never passed over for a backup
 //! nor rewritten. Nothing ever panics.
 
-mod store_support;
-
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use store_support::cli::{mamfast_run, Run};
-use store_support::*;
+use crate::support::cli::{mamfast_run, Run};
+use crate::support::*;
 
 /// The corpus: (file name, bytes), sorted by name.
 fn corpus() -> Vec<(String, Vec<u8>)> {
@@ -64,7 +62,7 @@ fn assert_names_the_file(run: &Run, path: &Path, what: &str) {
 #[test]
 fn the_corpus_covers_what_the_issue_lists() {
     // Files Python's json.load reads are not corrupt: they moved to tests/python-reads/
-    // (tests/hardening/parse.rs), which covers the rest of the list.
+    // (hardening/parse.rs), which covers the rest of the list.
     let mut names: Vec<String> = corpus().into_iter().map(|(n, _)| n).collect();
     names.extend(corpus_in("tests/python-reads").into_iter().map(|(n, _)| n));
     assert!(names.len() >= 30, "{} files", names.len());

@@ -2,9 +2,6 @@
 //! "never loses the state", one module per group. Every test here failed on the code before
 //! its fix; RELIABILITY.md names them beside the guarantee each one checks.
 
-#[path = "../store_support/mod.rs"]
-mod store_support;
-
 mod durable;
 mod fields;
 mod lock;

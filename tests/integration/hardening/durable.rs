@@ -7,10 +7,10 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use mamfast::sample::realistic_state;
 use mamfast::store::format::write_state;
 
-use super::store_support::cli::{mamfast, run, Run};
-use super::store_support::gen::realistic_state;
+use crate::support::cli::{mamfast, run, Run};
 
 /// The bytes a state of `entries` generated releases is written as.
 fn state_bytes(entries: usize, seed: u64) -> Vec<u8> {
