@@ -33,9 +33,13 @@
 //! ```
 //!
 //! Errors print as `error: …` and exit with mamfast's exit codes (`75` for a lock timeout, …).
+//!
+//! The default `cli` feature builds the `mamfast` binary; a plugin needs only the library:
+//! `mamfast = { …, default-features = false }` leaves out every command-line crate.
 
 pub mod config;
 pub mod error;
+pub mod escape;
 pub mod plugin;
 pub mod state;
 pub mod store;
@@ -47,6 +51,3 @@ pub use store::{
     Generation, Loaded, Notice, Outcome, OwnFile, PreviousMain, Restored, Source, Store,
     StoreOptions, Summary,
 };
-
-#[doc(hidden)]
-pub mod cli;

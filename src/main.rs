@@ -1,9 +1,11 @@
 //! The `mamfast` binary: parse, dispatch, turn an error into its exit code. Nothing else.
 
+mod cli;
+
 use clap::Parser;
 
-use mamfast::cli::output::{print_clap, ColorChoice, Console};
-use mamfast::cli::{commands, plugins, Cli};
+use cli::output::{print_clap, ColorChoice, Console};
+use cli::{commands, plugins, Cli};
 
 fn main() {
     let cli = match Cli::try_parse() {

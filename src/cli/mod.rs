@@ -1,5 +1,7 @@
 //! The command line: clap types for the global options and the command tree, and the
-//! context every command runs with. Each command lives in `commands/<name>.rs`.
+//! context every command runs with. Each command lives in `commands/<name>.rs`. These are the
+//! binary's own modules: the library (`mamfast::…`) knows nothing of them, so a plugin built
+//! without the `cli` feature compiles none of clap and its company.
 
 pub mod commands;
 pub mod output;
@@ -11,10 +13,10 @@ use std::path::PathBuf;
 use chrono::{DateTime, FixedOffset};
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{Overrides, Settings};
-use crate::error::{Error, Result};
-use crate::state::time::{format_timestamp, local_now};
-use crate::store::Store;
+use mamfast::config::{Overrides, Settings};
+use mamfast::error::{Error, Result};
+use mamfast::state::time::{format_timestamp, local_now};
+use mamfast::store::Store;
 use output::{ColorChoice, Console};
 
 /// Keeps processed.json, the state of an audiobook upload pipeline, safe.
