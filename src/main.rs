@@ -2,13 +2,11 @@
 
 mod cli;
 
-use clap::Parser;
-
 use cli::output::{print_clap, ColorChoice, Console};
-use cli::{commands, plugins, Cli};
+use cli::{commands, parse, plugins};
 
 fn main() {
-    let cli = match Cli::try_parse() {
+    let cli = match parse::parse() {
         Ok(cli) => cli,
         Err(err) => {
             // clap prints help and version with exit 0, usage errors with exit 2. Help lists

@@ -5,6 +5,7 @@
 
 pub mod commands;
 pub mod output;
+pub mod parse;
 pub mod plugins;
 
 use std::ffi::OsString;
