@@ -148,7 +148,10 @@ impl Ctx {
     pub fn new(global: GlobalArgs) -> Result<Ctx> {
         let console = Console::new(global.color, global.quiet, global.verbose);
         let settings = Settings::load(&global.overrides())?;
-        console.detail(settings_summary(&settings));
+        // Written only when it will be shown: a plugin's dispatch comes through here.
+        if global.verbose {
+            console.detail(settings_summary(&settings));
+        }
         Ok(Ctx {
             settings,
             console,
