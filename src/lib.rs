@@ -33,15 +33,19 @@
 //! ```
 //!
 //! Errors print as `error: …` and exit with mamfast's exit codes (`75` for a lock timeout, …).
+//!
+//! The default `cli` feature builds the `mamfast` binary; a plugin needs only the library:
+//! `mamfast = { …, default-features = false }` leaves out every command-line crate.
 
 pub mod config;
 pub mod error;
+pub mod escape;
 pub mod plugin;
 #[cfg(feature = "sample")]
 pub mod sample;
 pub mod state;
 pub mod store;
-mod suggest;
+pub mod suggest;
 
 pub use config::Settings;
 pub use error::{Error, Result};
@@ -50,6 +54,3 @@ pub use store::{
     Generation, Loaded, Notice, Outcome, OwnFile, PreviousMain, Restored, Source, Store,
     StoreOptions, Summary,
 };
-
-#[doc(hidden)]
-pub mod cli;

@@ -1,12 +1,12 @@
 //! The `mamfast` binary: parse, dispatch, turn an error into its exit code. Nothing else.
 
-use clap::Parser;
+mod cli;
 
-use mamfast::cli::output::{print_clap, ColorChoice, Console};
-use mamfast::cli::{commands, plugins, Cli};
+use cli::output::{print_clap, ColorChoice, Console};
+use cli::{commands, parse, plugins};
 
 fn main() {
-    let cli = match Cli::try_parse() {
+    let cli = match parse::parse() {
         Ok(cli) => cli,
         Err(err) => {
             // clap prints help and version with exit 0, usage errors with exit 2. Help lists

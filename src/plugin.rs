@@ -59,8 +59,5 @@ pub fn run(main: impl FnOnce() -> Result<i32>) -> ! {
 
 fn report(err: &Error) {
     // The error may quote the state file's text: escaped as mamfast's own messages are.
-    eprintln!(
-        "error: {}",
-        crate::cli::output::escape_lines(&err.to_string())
-    );
+    eprintln!("error: {}", crate::escape::escape_lines(&err.to_string()));
 }

@@ -1,8 +1,11 @@
 //! The command line: clap types for the global options and the command tree, and the
-//! context every command runs with. Each command lives in `commands/<name>.rs`.
+//! context every command runs with. Each command lives in `commands/<name>.rs`. These are the
+//! binary's own modules: the library (`mamfast::…`) knows nothing of them, so a plugin built
+//! without the `cli` feature compiles none of clap and its company.
 
 pub mod commands;
 pub mod output;
+pub mod parse;
 pub mod plugins;
 
 use std::ffi::OsString;
@@ -11,10 +14,10 @@ use std::path::PathBuf;
 use chrono::{DateTime, FixedOffset};
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{Overrides, Settings};
-use crate::error::{Error, Result};
-use crate::state::time::{format_timestamp, local_now};
-use crate::store::Store;
+use mamfast::config::{Overrides, Settings};
+use mamfast::error::{Error, Result};
+use mamfast::state::time::{format_timestamp, local_now};
+use mamfast::store::Store;
 use output::{ColorChoice, Console};
 
 /// Keeps processed.json, the state of an audiobook upload pipeline, safe.
@@ -145,7 +148,10 @@ impl Ctx {
     pub fn new(global: GlobalArgs) -> Result<Ctx> {
         let console = Console::new(global.color, global.quiet, global.verbose);
         let settings = Settings::load(&global.overrides())?;
-        console.detail(settings_summary(&settings));
+        // Written only when it will be shown: a plugin's dispatch comes through here.
+        if global.verbose {
+            console.detail(settings_summary(&settings));
+        }
         Ok(Ctx {
             settings,
             console,

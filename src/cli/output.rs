@@ -2,8 +2,8 @@
 //! `--json` documents, exports); messages go to stderr (success / info / warning / error).
 //!
 //! Text from outside (IDs, titles, errors, file names) may hold terminal escapes: every human
-//! line is passed through [`escape`] (or [`escape_lines`]) here, once; `--json` and `export`
-//! keep the exact value.
+//! line is passed through [`escape`] (or [`escape_lines`], from `mamfast::escape`) here, once;
+//! `--json` and `export` keep the exact value.
 
 use std::borrow::Cow;
 use std::io::{self, IsTerminal, Write};
@@ -13,57 +13,9 @@ use tabled::builder::Builder;
 use tabled::settings::Style;
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
-use crate::error::{Error, Result};
-use crate::store::format::write_python_json;
-
-/// Whether `c` must not reach a terminal as it is: C0 and C1 controls and DEL (escape
-/// sequences, carriage return, bell), the line and paragraph separators, and the bidi controls
-/// that make text read in another order than it is stored.
-fn is_unsafe(c: char) -> bool {
-    c.is_control()
-        || matches!(
-            c,
-            '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
-        )
-}
-
-/// How an unsafe character is shown: `\n`, `\r`, `\t`, else `\u{1b}` (as Rust writes it).
-fn escaped(c: char) -> Option<String> {
-    if !is_unsafe(c) {
-        return None;
-    }
-    Some(match c {
-        '\n' => "\\n".into(),
-        '\r' => "\\r".into(),
-        '\t' => "\\t".into(),
-        _ => c.escape_unicode().to_string(),
-    })
-}
-
-/// `text` safe for a terminal: every control character (newlines included) written as an
-/// escape, e.g. ESC as `\u{1b}`. Text with nothing to escape is returned as it is.
-pub fn escape(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(is_unsafe) {
-        return text.into();
-    }
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        match escaped(c) {
-            Some(e) => out.push_str(&e),
-            None => out.push(c),
-        }
-    }
-    out.into()
-}
-
-/// [`escape`] line by line: the newlines of a message of several lines are kept.
-pub fn escape_lines(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(|c| c != '\n' && is_unsafe(c)) {
-        return text.into();
-    }
-    let lines: Vec<Cow<str>> = text.split('\n').map(escape).collect();
-    lines.join("\n").into()
-}
+use mamfast::error::{Error, Result};
+use mamfast::escape::{escape, escape_char, escape_lines};
+use mamfast::store::format::write_python_json;
 
 /// The result of writing data to stdout, as a command's result: a reader that went away
 /// (`| head`) is not an error and stays quiet; anything else (a full disk, a closed file) is,
@@ -290,7 +242,7 @@ fn fit(text: &str, width: usize) -> Cow<'_, str> {
     let mut out = String::new();
     let mut used = 0;
     for c in text.chars() {
-        let piece = escaped(c);
+        let piece = escape_char(c);
         let w = match &piece {
             Some(e) => e.len(),
             None => c.width().unwrap_or(0),

@@ -18,10 +18,10 @@ use clap::builder::StyledStr;
 use clap::CommandFactory;
 use nix::unistd::{access, AccessFlags};
 
-use super::output::escape;
 use super::{Cli, Ctx};
-use crate::error::{Error, Result};
-use crate::suggest::did_you_mean;
+use mamfast::error::{Error, Result};
+use mamfast::escape::escape;
+use mamfast::suggest::did_you_mean;
 
 /// Where a plugin hangs in the command tree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -46,6 +46,14 @@ impl Level {
         match self {
             Level::Top => format!("mamfast {name}"),
             Level::State => format!("mamfast state {name}"),
+        }
+    }
+
+    /// The command that lists this level's commands: `mamfast state --help`.
+    pub fn help_command(self) -> &'static str {
+        match self {
+            Level::Top => "mamfast --help",
+            Level::State => "mamfast state --help",
         }
     }
 
@@ -190,10 +198,7 @@ pub fn check_name(level: Level, name: &OsStr) -> Result<()> {
 /// is refused too: `mamfast-state-x` is the state plugin `mamfast state x`.
 fn check_shape(level: Level, name: &OsStr) -> Result<()> {
     let shown = name.to_string_lossy();
-    let help = match level {
-        Level::Top => "mamfast --help",
-        Level::State => "mamfast state --help",
-    };
+    let help = level.help_command();
     if name.is_empty() {
         return Err(Error::Usage(format!(
             "no command name: `{}` names no command.\n\
@@ -217,7 +222,10 @@ fn check_shape(level: Level, name: &OsStr) -> Result<()> {
     if level == Level::Top {
         if let Some(rest) = shown.strip_prefix("state-") {
             let what = if rest.is_empty() {
-                "Run `mamfast state --help` for the state commands.".to_string()
+                format!(
+                    "Run `{}` for the state commands.",
+                    Level::State.help_command()
+                )
             } else {
                 format!("Run it as `mamfast state {rest}`.")
             };
@@ -311,7 +319,7 @@ pub fn plugin_env(ctx: &Ctx) -> Result<Vec<(&'static str, OsString)>> {
         ))
     })?;
     env.push(("MAMFAST_BIN", bin.into_os_string()));
-    env.push(("MAMFAST_PLUGIN_API", crate::plugin::API_VERSION.into()));
+    env.push(("MAMFAST_PLUGIN_API", mamfast::plugin::API_VERSION.into()));
     let flag = |on: bool| OsString::from(if on { "1" } else { "0" });
     env.push(("MAMFAST_QUIET", flag(ctx.global.quiet)));
     env.push(("MAMFAST_VERBOSE", flag(ctx.global.verbose)));
@@ -415,10 +423,7 @@ fn not_found(level: Level, name: &OsStr, dirs: &[PathBuf]) -> Error {
             level.command(best)
         );
     }
-    let help = match level {
-        Level::Top => "mamfast --help",
-        Level::State => "mamfast state --help",
-    };
+    let help = level.help_command();
     let _ = write!(
         msg,
         "\nRun `{help}` for the commands, `mamfast plugins` for the plugins found."
@@ -529,11 +534,11 @@ pub fn scan(dirs: &[PathBuf]) -> Vec<PluginInfo> {
 /// The plugins found with the settings in effect, or with `PATH` alone when the configuration
 /// cannot be loaded (help and completions still work with a broken config file).
 pub fn scan_lenient(config: Option<PathBuf>) -> Vec<PluginInfo> {
-    let overrides = crate::config::Overrides {
+    let overrides = mamfast::config::Overrides {
         config,
         ..Default::default()
     };
-    let plugin_dirs = crate::config::Settings::load(&overrides)
+    let plugin_dirs = mamfast::config::Settings::load(&overrides)
         .map(|s| s.plugin_dirs)
         .unwrap_or_default();
     scan(&search_dirs(&plugin_dirs))

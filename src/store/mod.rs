@@ -100,7 +100,7 @@ impl Store {
             path: path.into(),
             options,
             notify: Box::new(|notice| {
-                let text = crate::cli::output::escape_lines(&notice.to_string()).into_owned();
+                let text = crate::escape::escape_lines(&notice.to_string()).into_owned();
                 eprintln!("warning: {text}")
             }),
             faults,

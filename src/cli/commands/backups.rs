@@ -5,8 +5,8 @@ use clap::Args;
 use serde::Serialize;
 
 use crate::cli::Ctx;
-use crate::error::Result;
-use crate::store::{backup_suffix, Generation};
+use mamfast::error::Result;
+use mamfast::store::{backup_suffix, Generation};
 
 #[derive(Debug, Args)]
 pub struct BackupsArgs {

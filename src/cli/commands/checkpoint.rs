@@ -4,9 +4,9 @@ use clap::Args;
 
 use super::mark::ProcessedFields;
 use crate::cli::Ctx;
-use crate::error::Result;
-use crate::state::{ops, Stage};
-use crate::store::Outcome;
+use mamfast::error::Result;
+use mamfast::state::{ops, Stage};
+use mamfast::store::Outcome;
 
 #[derive(Debug, Args)]
 pub struct CheckpointArgs {

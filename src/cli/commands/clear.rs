@@ -4,9 +4,9 @@
 use clap::Args;
 
 use crate::cli::Ctx;
-use crate::error::Result;
-use crate::state::ops::clear_processed;
-use crate::store::Outcome;
+use mamfast::error::Result;
+use mamfast::state::ops::clear_processed;
+use mamfast::store::Outcome;
 
 #[derive(Debug, Args)]
 pub struct ClearArgs {

@@ -9,7 +9,7 @@ use crate::cli::{plugins, Cli, GlobalArgs};
 use std::io::Write;
 
 use crate::cli::output::stdout_written;
-use crate::error::Result;
+use mamfast::error::Result;
 
 #[derive(Debug, Args)]
 pub struct CompletionsArgs {

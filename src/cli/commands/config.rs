@@ -6,8 +6,8 @@ use serde_json::{Map, Value};
 
 use crate::cli::output::Console;
 use crate::cli::{Ctx, GlobalArgs};
-use crate::config::config_candidates;
-use crate::error::Result;
+use mamfast::config::config_candidates;
+use mamfast::error::Result;
 
 #[derive(Debug, Args)]
 pub struct ShowArgs {

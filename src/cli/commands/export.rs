@@ -7,9 +7,9 @@ use clap::Args;
 
 use crate::cli::output::stdout_written;
 use crate::cli::Ctx;
-use crate::error::{Error, Result};
-use crate::store::format::write_state;
-use crate::store::{OwnFile, Store};
+use mamfast::error::{Error, Result};
+use mamfast::store::format::write_state;
+use mamfast::store::{OwnFile, Store};
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {
@@ -92,7 +92,7 @@ mod tests {
     fn the_state_file_and_its_backups_are_refused_under_any_name() {
         let dir = tempfile::tempdir().unwrap();
         let state = dir.path().join("processed.json");
-        let store = Store::new(&state, crate::store::StoreOptions::default());
+        let store = Store::new(&state, mamfast::store::StoreOptions::default());
         std::fs::write(&state, "{}").unwrap();
         std::fs::write(dir.path().join("processed.json.bak.1"), "{}").unwrap();
         std::fs::write(

@@ -8,7 +8,7 @@ use clap::{Args, CommandFactory};
 use crate::cli::output::print_clap;
 use crate::cli::plugins::{self, Level};
 use crate::cli::{Cli, Ctx, GlobalArgs};
-use crate::error::{Error, Result};
+use mamfast::error::{Error, Result};
 
 #[derive(Debug, Args)]
 pub struct HelpArgs {

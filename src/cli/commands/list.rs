@@ -9,8 +9,8 @@ use serde::Serialize;
 
 use super::{or_dash, recency, short_time};
 use crate::cli::Ctx;
-use crate::error::Result;
-use crate::state::{Entries, FailedEntry, ProcessedEntry, State};
+use mamfast::error::Result;
+use mamfast::state::{Entries, FailedEntry, ProcessedEntry, State};
 
 /// Entries shown per kind when --limit is not given.
 const DEFAULT_LIMIT: usize = 20;

@@ -6,11 +6,11 @@ use std::path::PathBuf;
 use clap::Args;
 
 use crate::cli::Ctx;
-use crate::error::{Error, Result};
-use crate::state::ops::{self, ReleaseFields};
-use crate::state::stored_path::python_path;
-use crate::state::Status;
-use crate::store::Outcome;
+use mamfast::error::{Error, Result};
+use mamfast::state::ops::{self, ReleaseFields};
+use mamfast::state::stored_path::python_path;
+use mamfast::state::Status;
+use mamfast::store::Outcome;
 
 /// What names a release, for processed and failed entries alike.
 #[derive(Debug, Clone, Args)]

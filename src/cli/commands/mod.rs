@@ -1,5 +1,5 @@
 //! One file per command: its clap `Args` and its `run`. Commands read and change the state
-//! only through [`Store`](crate::store::Store) and [`state::ops`](crate::state::ops).
+//! only through [`Store`](mamfast::store::Store) and [`state::ops`](mamfast::state::ops).
 
 pub mod backups;
 pub mod checkpoint;
@@ -27,9 +27,9 @@ use nix::errno::Errno;
 use super::output::Console;
 use super::plugins::{self as external, Level};
 use super::{Cli, Command, ConfigArgs, ConfigCommand, Ctx, StateArgs, StateCommand};
-use crate::error::Result;
-use crate::state::stored_path::python_path;
-use crate::state::time::parse_timestamp;
+use mamfast::error::Result;
+use mamfast::state::stored_path::python_path;
+use mamfast::state::time::parse_timestamp;
 
 /// Reads a release ID for a command that records one: an empty ID (an unset shell variable,
 /// typically) would name no release.

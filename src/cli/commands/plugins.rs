@@ -10,7 +10,7 @@ use crate::cli::plugins::{
     SAFE_NAME_CHARS,
 };
 use crate::cli::Ctx;
-use crate::error::Result;
+use mamfast::error::Result;
 
 #[derive(Debug, Args)]
 pub struct PluginsArgs {

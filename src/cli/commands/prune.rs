@@ -8,10 +8,10 @@ use serde::Serialize;
 
 use super::{count, path_exists};
 use crate::cli::Ctx;
-use crate::config::{at_most, format_duration, parse_duration, MAX_FAILED_TTL};
-use crate::error::{Error, Result};
-use crate::state::ops::{expired_failed, find_stale_entries, ExpiredFailed, StaleEntry};
-use crate::store::Outcome;
+use mamfast::config::{at_most, format_duration, parse_duration, MAX_FAILED_TTL};
+use mamfast::error::{Error, Result};
+use mamfast::state::ops::{expired_failed, find_stale_entries, ExpiredFailed, StaleEntry};
+use mamfast::store::Outcome;
 
 #[derive(Debug, Args)]
 pub struct PruneArgs {

@@ -5,8 +5,8 @@ use clap::Args;
 
 use super::backups::label;
 use crate::cli::Ctx;
-use crate::error::{Error, Result};
-use crate::store::PreviousMain;
+use mamfast::error::{Error, Result};
+use mamfast::store::PreviousMain;
 
 #[derive(Debug, Args)]
 pub struct RestoreArgs {

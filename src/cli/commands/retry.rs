@@ -5,9 +5,9 @@ use clap::Args;
 
 use super::count;
 use crate::cli::Ctx;
-use crate::error::Result;
-use crate::state::ops::clear_failed;
-use crate::store::Outcome;
+use mamfast::error::Result;
+use mamfast::state::ops::clear_failed;
+use mamfast::store::Outcome;
 
 #[derive(Debug, Args)]
 pub struct RetryArgs {

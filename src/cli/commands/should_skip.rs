@@ -6,9 +6,9 @@ use clap::Args;
 use super::checkpoint::parse_stage;
 use super::path_exists;
 use crate::cli::Ctx;
-use crate::error::{exit, Result};
-use crate::state::ops::{skip_decision, SkipDecision};
-use crate::state::Stage;
+use mamfast::error::{exit, Result};
+use mamfast::state::ops::{skip_decision, SkipDecision};
+use mamfast::state::Stage;
 
 #[derive(Debug, Args)]
 pub struct ShouldSkipArgs {

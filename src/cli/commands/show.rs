@@ -4,10 +4,10 @@ use clap::Args;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::cli::output::escape;
 use crate::cli::Ctx;
-use crate::error::Result;
-use crate::state::{FailedEntry, ProcessedEntry};
+use mamfast::error::Result;
+use mamfast::escape::escape;
+use mamfast::state::{FailedEntry, ProcessedEntry};
 
 #[derive(Debug, Args)]
 pub struct ShowArgs {

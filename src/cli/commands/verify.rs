@@ -7,11 +7,11 @@ use serde::Serialize;
 use super::backups::label;
 use super::{count, path_exists};
 use crate::cli::Ctx;
-use crate::error::{exit, Result};
-use crate::state::ops::find_stale_entries;
-use crate::state::time::parse_timestamp;
-use crate::state::{Stage, State, Status, CURRENT_VERSION};
-use crate::store::{Source, Store, StoreOptions};
+use mamfast::error::{exit, Result};
+use mamfast::state::ops::find_stale_entries;
+use mamfast::state::time::parse_timestamp;
+use mamfast::state::{Stage, State, Status, CURRENT_VERSION};
+use mamfast::store::{Source, Store, StoreOptions};
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
