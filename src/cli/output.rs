@@ -31,10 +31,23 @@ pub fn stdout_written(result: io::Result<()>) -> Result<()> {
 /// Prints clap's help, version or usage error. Help and version are data on stdout and are
 /// checked as data; a usage error goes to stderr, where a failure cannot be reported anyway.
 pub fn print_clap(err: &clap::Error) -> Result<()> {
-    let printed = err.print();
     if err.use_stderr() {
+        // A usage error quotes what was typed, which may hold terminal escapes. Then it is
+        // printed as plain text (clap's rendering without styles, which also drops escape
+        // sequences) with every other control character escaped; else as clap prints it.
+        let typed_raw = std::env::args_os().any(|arg| {
+            let arg = arg.to_string_lossy();
+            escape_lines(&arg) != arg
+        });
+        if typed_raw {
+            let plain = err.render().to_string();
+            let _ = io::stderr().write_all(escape_lines(&plain).as_bytes());
+        } else {
+            let _ = err.print();
+        }
         return Ok(());
     }
+    let printed = err.print();
     stdout_written(printed.and_then(|()| io::stdout().flush()))
 }
 

@@ -437,3 +437,20 @@ fn a_plugin_anyone_may_replace_runs_with_a_warning() {
         );
     }
 }
+
+/// A rejected value is quoted in clap's usage error: what was typed must not reach the terminal
+/// raw either (before, `--limit $'\e]0;…\a'` set the terminal's title).
+#[test]
+fn a_rejected_command_line_value_is_quoted_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("processed.json");
+    for args in [
+        vec!["state", "list", "--limit", "\u{1b}]0;PWNED\u{7}\u{1b}[2J\r\u{202e}"],
+        vec!["state", "should-skip", "B0X", "\u{1b}[31mstage\u{85}\u{2028}"],
+        vec!["--color", "\u{1b}[5mblink", "state", "list"],
+    ] {
+        let out = mamfast_run(&state, &args);
+        out.expect_code(2, "usage error");
+        assert_no_controls("usage error", &out.stderr);
+    }
+}
