@@ -155,14 +155,17 @@ pub fn insecurity(path: &Path) -> Option<String> {
     let sticky_dir = meta.is_dir() && meta.mode() & 0o1000 != 0;
     if meta.mode() & 0o002 != 0 && !sticky_dir {
         return Some(format!(
-            "the {what} {shown} is writable by every user (mode {:o}), so anyone could replace              the plugin. Fix: chmod o-w {shown}",
+            "the {what} {shown} is writable by every user (mode {:o}), so anyone could replace \
+             the plugin. Fix: chmod o-w {shown}",
             meta.mode() & 0o7777
         ));
     }
     let uid = meta.uid();
     if uid != 0 && uid != nix::unistd::geteuid().as_raw() {
         return Some(format!(
-            "the {what} {shown} is owned by user {uid}, neither you nor root, so that user could              replace the plugin. Fix: chown it to yourself or root, or take it out of              plugins.dirs and PATH"
+            "the {what} {shown} is owned by user {uid}, neither you nor root, so that user could \
+             replace the plugin. Fix: chown it to yourself or root, or take it out of \
+             plugins.dirs and PATH"
         ));
     }
     None

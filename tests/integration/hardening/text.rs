@@ -445,8 +445,18 @@ fn a_rejected_command_line_value_is_quoted_escaped() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("processed.json");
     for args in [
-        vec!["state", "list", "--limit", "\u{1b}]0;PWNED\u{7}\u{1b}[2J\r\u{202e}"],
-        vec!["state", "should-skip", "B0X", "\u{1b}[31mstage\u{85}\u{2028}"],
+        vec![
+            "state",
+            "list",
+            "--limit",
+            "\u{1b}]0;PWNED\u{7}\u{1b}[2J\r\u{202e}",
+        ],
+        vec![
+            "state",
+            "should-skip",
+            "B0X",
+            "\u{1b}[31mstage\u{85}\u{2028}",
+        ],
         vec!["--color", "\u{1b}[5mblink", "state", "list"],
     ] {
         let out = mamfast_run(&state, &args);
