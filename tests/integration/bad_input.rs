@@ -15,22 +15,6 @@ fn corpus() -> Vec<(String, Vec<u8>)> {
     corpus_in("tests/bad-input")
 }
 
-/// The `.json` files of a directory of the repository: (file name, bytes), sorted by name.
-fn corpus_in(dir: &str) -> Vec<(String, Vec<u8>)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(dir);
-    let mut files: Vec<(String, Vec<u8>)> = fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .map(|p| {
-            let name = p.file_name().unwrap().to_string_lossy().into_owned();
-            (name, fs::read(&p).unwrap())
-        })
-        .collect();
-    files.sort();
-    files
-}
-
 /// Files written by a newer mamfast: refused without falling back to a backup.
 fn is_newer(name: &str) -> bool {
     name.contains("newer")

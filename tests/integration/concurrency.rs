@@ -25,28 +25,6 @@ const MAMFAST_WRITES: usize = 25;
 const PYTHON_WRITERS: usize = 2;
 const PYTHON_WRITES: usize = 25;
 
-/// The Python tool's read-modify-write, `PYTHON_WRITES` times: lock, load, +1, backup with
-/// `shutil.copy2`, write to a temp file, fsync, `os.replace`, unlock.
-const PYTHON_WRITER: &str = r#"
-import fcntl, json, os, shutil, sys
-main, writes, key = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-for _ in range(writes):
-    with open(main + ".lock", "a+") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        with open(main, encoding="utf-8") as f:
-            state = json.load(f)
-        entry = state["failed"][key]
-        entry["retry_count"] = entry.get("retry_count", 0) + 1
-        shutil.copy2(main, main + ".bak")
-        temp = main + ".tmp"
-        with open(temp, "w", encoding="utf-8") as f:
-            json.dump(state, f, indent=2, ensure_ascii=False, sort_keys=True)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temp, main)
-        fcntl.flock(lock, fcntl.LOCK_UN)
-"#;
-
 /// Reads under `LOCK_SH` until `<main>.stop` exists; every read must be a whole state whose
 /// count never goes down. Prints the number of reads.
 const PYTHON_READER: &str = r#"

@@ -18,7 +18,7 @@ use mamfast::{Error, Outcome, StoreOptions};
 use nix::fcntl::FlockArg;
 
 use crate::support::cli::{mamfast, mamfast_run, run, Run};
-use crate::support::{fixture, hold, options, store, store_with, write_generation};
+use crate::support::{fixture, hold, options, store, store_with, write_generation, PYTHON_WRITER};
 
 const HOT: &str = "B0HOTHOT01";
 
@@ -32,26 +32,6 @@ fn retry_count(state: &Path) -> Option<u64> {
     let (store, _) = store(state);
     store.read().unwrap().failed.get(HOT)?.retry_count
 }
-
-/// The Python tool's read-modify-write of `HOT`, `n` times, under its lock of the path given.
-const PYTHON_WRITER: &str = r#"
-import fcntl, json, os, shutil, sys
-main, writes, key = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-for _ in range(writes):
-    with open(main + ".lock", "a+") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        with open(main, encoding="utf-8") as f:
-            state = json.load(f)
-        entry = state["failed"][key]
-        entry["retry_count"] = entry.get("retry_count", 0) + 1
-        shutil.copy2(main, main + ".bak")
-        temp = main + ".tmp"
-        with open(temp, "w", encoding="utf-8") as f:
-            json.dump(state, f, indent=2, ensure_ascii=False, sort_keys=True)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temp, main)
-"#;
 
 /// Item 5: writers through the real path, two symlinks to it and a symlinked directory
 /// exclude each other, and the Python tool writing through the real path too: every

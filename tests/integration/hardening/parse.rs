@@ -9,25 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::support::cli::{mamfast_run, python3, Run};
-use crate::support::{fixture, snapshot_without_lock};
+use crate::support::{corpus_in, fixture, snapshot_without_lock};
 
 const NEW: [&str; 5] = ["state", "mark-failed", "ZZNEW", "--error", "e"];
-
-/// The `.json` files of a directory of the repository: (name, bytes).
-fn corpus_in(dir: &str) -> Vec<(String, Vec<u8>)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(dir);
-    let mut files: Vec<(String, Vec<u8>)> = fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .map(|p| {
-            let name = p.file_name().unwrap().to_string_lossy().into_owned();
-            (name, fs::read(&p).unwrap())
-        })
-        .collect();
-    files.sort();
-    files
-}
 
 /// The fixture with `from` replaced by `to` (which must be there).
 fn edited(from: &str, to: &str) -> Vec<u8> {

@@ -164,3 +164,41 @@ pub fn hold(path: &Path, arg: nix::fcntl::FlockArg) -> nix::fcntl::Flock<fs::Fil
 pub fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
+
+/// The `.json` files of a directory of the repository: (file name, bytes), sorted by name.
+pub fn corpus_in(dir: &str) -> Vec<(String, Vec<u8>)> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(dir);
+    let mut files: Vec<(String, Vec<u8>)> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .map(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            (name, fs::read(&p).unwrap())
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// The Python tool's read-modify-write (`python3 -c PYTHON_WRITER MAIN N KEY`), N times: lock, load, +1, backup with
+/// `shutil.copy2`, write to a temp file, fsync, `os.replace`, unlock.
+pub const PYTHON_WRITER: &str = r#"
+import fcntl, json, os, shutil, sys
+main, writes, key = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+for _ in range(writes):
+    with open(main + ".lock", "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        with open(main, encoding="utf-8") as f:
+            state = json.load(f)
+        entry = state["failed"][key]
+        entry["retry_count"] = entry.get("retry_count", 0) + 1
+        shutil.copy2(main, main + ".bak")
+        temp = main + ".tmp"
+        with open(temp, "w", encoding="utf-8") as f:
+            json.dump(state, f, indent=2, ensure_ascii=False, sort_keys=True)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temp, main)
+        fcntl.flock(lock, fcntl.LOCK_UN)
+"#;
