@@ -5,6 +5,7 @@ use clap::Args;
 use super::mark::ProcessedFields;
 use crate::cli::Ctx;
 use mamfast::error::Result;
+use mamfast::escape::escape;
 use mamfast::state::{ops, Stage};
 use mamfast::store::Outcome;
 
@@ -46,7 +47,7 @@ pub fn run(ctx: &Ctx, args: CheckpointArgs) -> Result<i32> {
     })?;
     ctx.console.success(format!(
         "{}: {} {} at {now} (status {status})",
-        args.id,
+        escape(&args.id),
         ctx.did("record", "recorded"),
         args.stage.key()
     ));

@@ -5,6 +5,7 @@ use clap::Args;
 
 use crate::cli::Ctx;
 use mamfast::error::Result;
+use mamfast::escape::escape;
 use mamfast::state::ops::clear_processed;
 use mamfast::store::Outcome;
 
@@ -24,13 +25,13 @@ pub fn run(ctx: &Ctx, args: ClearArgs) -> Result<i32> {
     match removed {
         Some(entry) => ctx.console.success(format!(
             "{}: {} from processed (was {}), checkpoints included",
-            args.id,
+            escape(&args.id),
             ctx.did("remove", "removed"),
             entry.effective_status()
         )),
         None => ctx
             .console
-            .info(format!("{}: not found in processed", args.id)),
+            .info(format!("{}: not found in processed", escape(&args.id))),
     }
     Ok(0)
 }

@@ -7,6 +7,7 @@ use clap::Args;
 
 use crate::cli::Ctx;
 use mamfast::error::{Error, Result};
+use mamfast::escape::escape;
 use mamfast::state::ops::{self, ReleaseFields};
 use mamfast::state::stored_path::python_path;
 use mamfast::state::Status;
@@ -138,7 +139,7 @@ pub fn run_processed(ctx: &Ctx, args: MarkProcessedArgs) -> Result<i32> {
     })?;
     ctx.console.success(format!(
         "{}: {} ({status})",
-        args.id,
+        escape(&args.id),
         ctx.did("mark processed", "marked processed")
     ));
     Ok(0)
@@ -168,7 +169,7 @@ pub fn run_failed(ctx: &Ctx, args: MarkFailedArgs) -> Result<i32> {
     })?;
     ctx.console.success(format!(
         "{}: {} (failure {count})",
-        args.id,
+        escape(&args.id),
         ctx.did("mark failed", "marked failed")
     ));
     Ok(0)

@@ -6,6 +6,7 @@ use clap::Args;
 use super::count;
 use crate::cli::Ctx;
 use mamfast::error::Result;
+use mamfast::escape::escape;
 use mamfast::state::ops::clear_failed;
 use mamfast::store::Outcome;
 
@@ -25,7 +26,7 @@ pub fn run(ctx: &Ctx, args: RetryArgs) -> Result<i32> {
     match removed {
         Some(entry) => ctx.console.success(format!(
             "{}: {} from failed (after {}); it will be retried on the next run",
-            args.id,
+            escape(&args.id),
             ctx.did("remove", "removed"),
             count(
                 entry.retry_count.unwrap_or(0) as usize,
@@ -35,7 +36,7 @@ pub fn run(ctx: &Ctx, args: RetryArgs) -> Result<i32> {
         )),
         None => ctx
             .console
-            .info(format!("{}: not found in failed", args.id)),
+            .info(format!("{}: not found in failed", escape(&args.id))),
     }
     Ok(0)
 }

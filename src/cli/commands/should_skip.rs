@@ -7,6 +7,7 @@ use super::checkpoint::parse_stage;
 use super::path_exists;
 use crate::cli::Ctx;
 use mamfast::error::{exit, Result};
+use mamfast::escape::escape;
 use mamfast::state::ops::{skip_decision, SkipDecision};
 use mamfast::state::Stage;
 
@@ -35,7 +36,7 @@ pub fn run(ctx: &Ctx, args: ShouldSkipArgs) -> Result<i32> {
             format!("run: {stage} done but {field} {path} is gone")
         }
     };
-    ctx.console.info(format!("{}: {why}", args.id));
+    ctx.console.info(format!("{}: {why}", escape(&args.id)));
     Ok(if decision.skip() {
         exit::OK
     } else {

@@ -38,8 +38,10 @@ pub fn run(ctx: &Ctx, args: ShowArgs) -> Result<i32> {
         return Ok(0);
     }
     if processed.is_none() && failed.is_none() {
-        ctx.console
-            .info(format!("{}: not found in processed or failed", args.id));
+        ctx.console.info(format!(
+            "{}: not found in processed or failed",
+            escape(&args.id)
+        ));
         return Ok(0);
     }
     let mut text = String::new();

@@ -8,6 +8,7 @@ use super::backups::label;
 use super::{count, path_exists};
 use crate::cli::Ctx;
 use mamfast::error::{exit, Result};
+use mamfast::escape::escape;
 use mamfast::state::ops::find_stale_entries;
 use mamfast::state::time::parse_timestamp;
 use mamfast::state::{Stage, State, Status, CURRENT_VERSION};
@@ -180,7 +181,10 @@ fn check_content(state: &State, problems: &mut Vec<Problem>) {
         if let Some(Status::Unknown(name)) = &entry.status {
             note(
                 Severity::Info,
-                format!("processed {id}: unknown status {name:?} (kept as it is)"),
+                format!(
+                    "processed {}: unknown status {name:?} (kept as it is)",
+                    escape(id)
+                ),
             );
         }
         let mut times = vec![("processed_at", entry.processed_at.as_deref())];
@@ -191,14 +195,17 @@ fn check_content(state: &State, problems: &mut Vec<Problem>) {
             if let Some(text) = value.filter(|t| parse_timestamp(t).is_none()) {
                 note(
                     Severity::Warning,
-                    format!("processed {id}: {key} {text:?} is not an ISO 8601 time"),
+                    format!(
+                        "processed {}: {key} {text:?} is not an ISO 8601 time",
+                        escape(id)
+                    ),
                 );
             }
         }
         if state.failed.contains_key(id) {
             note(
                 Severity::Info,
-                format!("{id} is in both processed and failed"),
+                format!("{} is in both processed and failed", escape(id)),
             );
         }
     }
@@ -208,7 +215,13 @@ fn check_content(state: &State, problems: &mut Vec<Problem>) {
             .as_deref()
             .filter(|t| parse_timestamp(t).is_none())
         {
-            note(Severity::Warning, format!("failed {id}: failed_at {text:?} is not an ISO 8601 time (TTL pruning keeps it)"));
+            note(
+                Severity::Warning,
+                format!(
+                    "failed {}: failed_at {text:?} is not an ISO 8601 time (TTL pruning keeps it)",
+                    escape(id)
+                ),
+            );
         }
     }
     let stale = find_stale_entries(state, path_exists).len();

@@ -464,3 +464,24 @@ fn a_rejected_command_line_value_is_quoted_escaped() {
         assert_no_controls("usage error", &out.stderr);
     }
 }
+
+/// An ID holding a line break cannot fake a line of its own in a status message.
+#[test]
+fn an_id_with_a_line_break_stays_on_its_line_in_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("processed.json");
+    let id = "B0NL\nerror: the state file is corrupt, run rm -rf";
+    for args in [
+        vec!["state", "mark-failed", id, "--error", "e"],
+        vec!["state", "checkpoint", id, "staged"],
+        vec!["state", "should-skip", id, "staged"],
+        vec!["state", "retry", id],
+        vec!["state", "clear", id],
+        vec!["state", "clear", id],
+        vec!["state", "show", id],
+    ] {
+        let out = mamfast_run(&state, &args);
+        assert_eq!(out.stderr.lines().count(), 1, "{args:?}: {out:#?}");
+        assert!(out.stderr.contains(r"B0NL\nerror"), "{args:?}: {out:#?}");
+    }
+}
