@@ -49,9 +49,10 @@ pub enum Error {
 
     /// A status change the transition table forbids (exit 65).
     #[error(
-        "illegal status transition for {id}: {from} -> {to}\n\
+        "illegal status transition for {}: {from} -> {to}\n\
          allowed from {from}: {allowed}\n\
-         Nothing was changed. Use --force to record it anyway."
+         Nothing was changed. Use --force to record it anyway.",
+        crate::escape::escape(id)
     )]
     IllegalTransition {
         id: String,
