@@ -6,7 +6,7 @@ use cli::output::{print_clap, ColorChoice, Console};
 use cli::{commands, parse, plugins};
 
 fn main() {
-    let cli = match parse::parse() {
+    let mut cli = match parse::parse() {
         Ok(cli) => cli,
         Err(err) => {
             // clap prints help and version with exit 0, usage errors with exit 2. Help lists
@@ -22,6 +22,7 @@ fn main() {
             std::process::exit(code);
         }
     };
+    cli.global.take_env_hints(|name| std::env::var(name).ok());
     let console = Console::new(cli.global.color, cli.global.quiet, cli.global.verbose);
     let code = match commands::run(cli) {
         Ok(code) => code,

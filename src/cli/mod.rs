@@ -219,11 +219,85 @@ fn settings_summary(settings: &Settings) -> String {
 }
 
 impl GlobalArgs {
+    /// A nested mamfast (run by a plugin, which mamfast hands `MAMFAST_QUIET` and
+    /// `MAMFAST_VERBOSE`) says as much as the outer one: `MAMFAST_QUIET=1` acts as `-q` and
+    /// `MAMFAST_VERBOSE=1` as `-v`, unless this run was given `-q` or `-v` itself.
+    pub fn take_env_hints(&mut self, var: impl Fn(&str) -> Option<String>) {
+        if self.quiet || self.verbose {
+            return;
+        }
+        let set = |name: &str| var(name).is_some_and(|v| v == "1");
+        if set("MAMFAST_QUIET") {
+            self.quiet = true;
+        } else if set("MAMFAST_VERBOSE") {
+            self.verbose = true;
+        }
+    }
+
     pub fn overrides(&self) -> Overrides {
         Overrides {
             config: self.config.clone(),
             state_file: self.state_file.clone(),
             dry_run: self.dry_run,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn global(quiet: bool, verbose: bool) -> GlobalArgs {
+        GlobalArgs {
+            config: None,
+            state_file: None,
+            dry_run: false,
+            color: ColorChoice::Never,
+            quiet,
+            verbose,
+        }
+    }
+
+    fn hinted(quiet: bool, verbose: bool, env: &[(&str, &str)]) -> (bool, bool) {
+        let mut g = global(quiet, verbose);
+        g.take_env_hints(|name| {
+            env.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        });
+        (g.quiet, g.verbose)
+    }
+
+    #[test]
+    fn a_nested_run_takes_quiet_and_verbose_from_its_environment() {
+        assert_eq!(
+            hinted(false, false, &[("MAMFAST_QUIET", "1")]),
+            (true, false)
+        );
+        assert_eq!(
+            hinted(false, false, &[("MAMFAST_VERBOSE", "1")]),
+            (false, true)
+        );
+        assert_eq!(
+            hinted(
+                false,
+                false,
+                &[("MAMFAST_QUIET", "0"), ("MAMFAST_VERBOSE", "0")]
+            ),
+            (false, false)
+        );
+        assert_eq!(hinted(false, false, &[]), (false, false));
+    }
+
+    #[test]
+    fn its_own_flags_win_over_the_environment() {
+        assert_eq!(
+            hinted(false, true, &[("MAMFAST_QUIET", "1")]),
+            (false, true)
+        );
+        assert_eq!(
+            hinted(true, false, &[("MAMFAST_VERBOSE", "1")]),
+            (true, false)
+        );
     }
 }

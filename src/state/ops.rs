@@ -331,6 +331,43 @@ pub fn clear_processed(state: &mut State, id: &str) -> Option<ProcessedEntry> {
     state.processed.remove(id)
 }
 
+/// The IDs a bulk command acts on, each once, in the order first given: `retry A B A` acts
+/// on `A` then `B`. Whatever selects the IDs (the command line today) hands its list here.
+pub fn unique_ids<I, S>(ids: I) -> Vec<String>
+where
+    I: IntoIterator<Item = S>,
+    S: Into<String>,
+{
+    let mut seen = std::collections::HashSet::new();
+    let mut unique = Vec::new();
+    for id in ids {
+        let id = id.into();
+        if seen.insert(id.clone()) {
+            unique.push(id);
+        }
+    }
+    unique
+}
+
+/// Removes each of `ids` from `failed` ([`clear_failed`] for each): every ID with the entry
+/// removed, or `None` where it was not there, in the order given.
+pub fn clear_failed_many(state: &mut State, ids: &[String]) -> Vec<(String, Option<FailedEntry>)> {
+    ids.iter()
+        .map(|id| (id.clone(), clear_failed(state, id)))
+        .collect()
+}
+
+/// Removes each of `ids` from `processed` ([`clear_processed`] for each): every ID with the
+/// entry removed, or `None` where it was not there, in the order given.
+pub fn clear_processed_many(
+    state: &mut State,
+    ids: &[String],
+) -> Vec<(String, Option<ProcessedEntry>)> {
+    ids.iter()
+        .map(|id| (id.clone(), clear_processed(state, id)))
+        .collect()
+}
+
 /// The paths an entry must still have at each status (docs/FORMAT.md, *Paths a status needs*): after upload the staging
 /// directory may go, after completion everything may.
 pub fn required_paths(status: &Status) -> &'static [ArtifactField] {
@@ -874,6 +911,41 @@ mod tests {
             assert!(clear_processed(&mut state, "B1").is_none());
             assert!(clear_failed(&mut state, "B2").is_some());
             assert!(clear_failed(&mut state, "nope").is_none());
+        }
+
+        #[test]
+        fn duplicated_ids_count_once_in_the_order_first_given() {
+            assert_eq!(unique_ids(["B", "A", "B", "C", "A"]), vec!["B", "A", "C"]);
+            assert!(unique_ids(Vec::<String>::new()).is_empty());
+        }
+
+        #[test]
+        fn clearing_many_reports_each_id_in_order() {
+            let mut state = staged("B1");
+            checkpoint_stage(&mut state, "B3", Stage::Staged, &fields(), NOW, false).unwrap();
+            mark_failed(&mut state, "B2", "e", None, &fields(), NOW).unwrap();
+            mark_failed(&mut state, "B4", "e", None, &fields(), NOW).unwrap();
+
+            let ids = unique_ids(["B4", "nope", "B2"]);
+            let done: Vec<(String, bool)> = clear_failed_many(&mut state, &ids)
+                .into_iter()
+                .map(|(id, entry)| (id, entry.is_some()))
+                .collect();
+            assert_eq!(
+                done,
+                vec![
+                    ("B4".to_string(), true),
+                    ("nope".to_string(), false),
+                    ("B2".to_string(), true)
+                ]
+            );
+            assert_eq!(state.failed.len(), 0);
+
+            let ids = unique_ids(["B3", "B1", "B3"]);
+            let done = clear_processed_many(&mut state, &ids);
+            assert_eq!(done.len(), 2);
+            assert!(done.iter().all(|(_, entry)| entry.is_some()));
+            assert_eq!(state.processed.len(), 0);
         }
     }
 }

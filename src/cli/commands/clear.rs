@@ -1,37 +1,50 @@
-//! `mamfast state clear <ID>`: remove a release from `processed`, checkpoints included, so
-//! the pipeline runs it from the start.
+//! `mamfast state clear <ID>...`: remove releases from `processed`, checkpoints included, so
+//! the pipeline runs them from the start. Several IDs are one update: one lock, one durable
+//! write, one backup generation.
 
 use clap::Args;
 
+use super::bulk;
 use crate::cli::Ctx;
 use mamfast::error::Result;
 use mamfast::escape::escape;
-use mamfast::state::ops::clear_processed;
+use mamfast::state::ops::{clear_processed_many, unique_ids};
 use mamfast::store::Outcome;
 
 #[derive(Debug, Args)]
 pub struct ClearArgs {
-    /// The release's ID (its ASIN, or its source directory)
-    pub id: String,
+    /// The releases' IDs (an ASIN, or a source directory); an ID given twice counts once
+    #[arg(required = true, value_name = "ID")]
+    pub ids: Vec<String>,
 }
 
 pub fn run(ctx: &Ctx, args: ClearArgs) -> Result<i32> {
-    let removed = ctx.store().update(|state| {
-        Ok(match clear_processed(state, &args.id) {
-            Some(entry) => Outcome::Changed(Some(entry)),
-            None => Outcome::Unchanged(None),
+    let ids = unique_ids(args.ids);
+    let results = ctx.store().update(|state| {
+        let results = clear_processed_many(state, &ids);
+        Ok(if results.iter().any(|(_, entry)| entry.is_some()) {
+            Outcome::Changed(results)
+        } else {
+            Outcome::Unchanged(results)
         })
     })?;
-    match removed {
-        Some(entry) => ctx.console.success(format!(
-            "{}: {} from processed (was {}), checkpoints included",
-            escape(&args.id),
-            ctx.did("remove", "removed"),
-            entry.effective_status()
-        )),
-        None => ctx
-            .console
-            .info(format!("{}: not found in processed", escape(&args.id))),
+    let mut changed = 0;
+    for (id, entry) in &results {
+        match entry {
+            Some(entry) => {
+                changed += 1;
+                ctx.console.success(format!(
+                    "{}: {} from processed (was {}), checkpoints included",
+                    escape(id),
+                    ctx.did("remove", "removed"),
+                    entry.effective_status()
+                ))
+            }
+            None => ctx
+                .console
+                .info(format!("{}: not found in processed", escape(id))),
+        }
     }
+    bulk::summary(ctx, "clear", "cleared", changed, results.len(), "processed");
     Ok(0)
 }

@@ -2,6 +2,7 @@
 //! only through [`Store`](mamfast::store::Store) and [`state::ops`](mamfast::state::ops).
 
 pub mod backups;
+pub mod bulk;
 pub mod checkpoint;
 pub mod clear;
 pub mod completions;

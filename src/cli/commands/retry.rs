@@ -1,42 +1,54 @@
-//! `mamfast state retry <ID>`: remove a release from `failed`, so the pipeline tries it again
-//! with its retry count starting over.
+//! `mamfast state retry <ID>...`: remove releases from `failed`, so the pipeline tries them
+//! again with their retry counts starting over. Several IDs are one update: one lock, one
+//! durable write, one backup generation.
 
 use clap::Args;
 
-use super::count;
+use super::{bulk, count};
 use crate::cli::Ctx;
 use mamfast::error::Result;
 use mamfast::escape::escape;
-use mamfast::state::ops::clear_failed;
+use mamfast::state::ops::{clear_failed_many, unique_ids};
 use mamfast::store::Outcome;
 
 #[derive(Debug, Args)]
 pub struct RetryArgs {
-    /// The release's ID (its ASIN, or its source directory)
-    pub id: String,
+    /// The releases' IDs (an ASIN, or a source directory); an ID given twice counts once
+    #[arg(required = true, value_name = "ID")]
+    pub ids: Vec<String>,
 }
 
 pub fn run(ctx: &Ctx, args: RetryArgs) -> Result<i32> {
-    let removed = ctx.store().update(|state| {
-        Ok(match clear_failed(state, &args.id) {
-            Some(entry) => Outcome::Changed(Some(entry)),
-            None => Outcome::Unchanged(None),
+    let ids = unique_ids(args.ids);
+    let results = ctx.store().update(|state| {
+        let results = clear_failed_many(state, &ids);
+        Ok(if results.iter().any(|(_, entry)| entry.is_some()) {
+            Outcome::Changed(results)
+        } else {
+            Outcome::Unchanged(results)
         })
     })?;
-    match removed {
-        Some(entry) => ctx.console.success(format!(
-            "{}: {} from failed (after {}); it will be retried on the next run",
-            escape(&args.id),
-            ctx.did("remove", "removed"),
-            count(
-                entry.retry_count.unwrap_or(0) as usize,
-                "failure",
-                "failures"
-            )
-        )),
-        None => ctx
-            .console
-            .info(format!("{}: not found in failed", escape(&args.id))),
+    let mut changed = 0;
+    for (id, entry) in &results {
+        match entry {
+            Some(entry) => {
+                changed += 1;
+                ctx.console.success(format!(
+                    "{}: {} from failed (after {}); it will be retried on the next run",
+                    escape(id),
+                    ctx.did("remove", "removed"),
+                    count(
+                        entry.retry_count.unwrap_or(0) as usize,
+                        "failure",
+                        "failures"
+                    )
+                ))
+            }
+            None => ctx
+                .console
+                .info(format!("{}: not found in failed", escape(id))),
+        }
     }
+    bulk::summary(ctx, "retry", "retried", changed, results.len(), "failed");
     Ok(0)
 }

@@ -1,0 +1,64 @@
+//! What `retry` and `clear` share when they act on several IDs: the closing summary.
+
+use crate::cli::Ctx;
+
+/// The line after the per-ID lines of a bulk command, said only when more than one ID was
+/// given (after duplicates are dropped): `Retried 3 of 4 (1 not found in failed)`,
+/// `Would clear 2 of 2` in a dry run. Silent with `--quiet`.
+pub fn summary(ctx: &Ctx, verb: &str, past: &str, changed: usize, total: usize, place: &str) {
+    if total < 2 {
+        return;
+    }
+    let text = summary_text(ctx.dry_run(), verb, past, changed, total, place);
+    if changed > 0 {
+        ctx.console.success(text);
+    } else {
+        ctx.console.info(text);
+    }
+}
+
+fn summary_text(
+    dry_run: bool,
+    verb: &str,
+    past: &str,
+    changed: usize,
+    total: usize,
+    place: &str,
+) -> String {
+    let done = if dry_run {
+        format!("Would {verb}")
+    } else {
+        let mut chars = past.chars();
+        chars
+            .next()
+            .map(|c| c.to_uppercase().chain(chars).collect())
+            .unwrap_or_default()
+    };
+    let missing = total - changed;
+    if missing == 0 {
+        format!("{done} {changed} of {total}")
+    } else {
+        format!("{done} {changed} of {total} ({missing} not found in {place})")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::summary_text;
+
+    #[test]
+    fn the_summary_counts_what_changed_and_what_was_not_there() {
+        assert_eq!(
+            summary_text(false, "retry", "retried", 3, 4, "failed"),
+            "Retried 3 of 4 (1 not found in failed)"
+        );
+        assert_eq!(
+            summary_text(false, "clear", "cleared", 2, 2, "processed"),
+            "Cleared 2 of 2"
+        );
+        assert_eq!(
+            summary_text(true, "retry", "retried", 0, 2, "failed"),
+            "Would retry 0 of 2 (2 not found in failed)"
+        );
+    }
+}
