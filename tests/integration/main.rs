@@ -7,6 +7,7 @@
 mod support;
 
 mod bad_input;
+mod bulk;
 mod concurrency;
 mod config;
 mod crash;
