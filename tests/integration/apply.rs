@@ -157,7 +157,7 @@ fn a_dry_run_reports_each_line_and_writes_nothing() {
     let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(report["dry_run"], true);
     assert_eq!(report["lines"][0]["line"], 1);
-    assert_eq!(report["lines"][0]["result"], "STAGED");
+    assert_eq!(report["lines"][0]["result"], "status STAGED");
     assert_eq!(report["lines"][1]["changed"], false);
     assert_eq!(snapshot_without_lock(dir.path()), before);
 }

@@ -270,7 +270,7 @@ fn apply_one(state: &mut State, item: &Parsed, now: &str) -> Result<Done> {
     let (changed, result) = match &item.op {
         Op::MarkProcessed { fields, force } => {
             ops::mark_processed(state, id, fields, now, *force)?;
-            (true, state.processed[id].effective_status().to_string())
+            (true, format!("status {}", state.processed[id].effective_status()))
         }
         Op::Checkpoint {
             stage,
@@ -278,7 +278,7 @@ fn apply_one(state: &mut State, item: &Parsed, now: &str) -> Result<Done> {
             force,
         } => {
             ops::checkpoint_stage(state, id, *stage, fields, now, *force)?;
-            (true, state.processed[id].effective_status().to_string())
+            (true, format!("status {}", state.processed[id].effective_status()))
         }
         Op::MarkFailed {
             error,
@@ -382,21 +382,33 @@ pub fn run(ctx: &Ctx, args: ApplyArgs) -> Result<i32> {
         })?;
         return Ok(0);
     }
+    // A dry run reports what each line would do; a real run says it with --verbose.
     for d in &done {
-        ctx.console.detail(format!(
-            "line {}: {} {}: {}",
+        let what = if d.changed {
+            ctx.did("apply", "applied")
+        } else {
+            "no change".to_string()
+        };
+        let text = format!(
+            "line {}: {} {}: {what} ({})",
             d.line,
             d.op,
             escape(&d.id),
             d.result
-        ));
+        );
+        if ctx.dry_run() {
+            ctx.console.info(text);
+        } else {
+            ctx.console.detail(text);
+        }
     }
     let changes = done.iter().filter(|d| d.changed).count();
     ctx.console.success(format!(
-        "{source}: {} {} ({} changed the state) in one write",
+        "{source}: {} {} in one write ({} {} the state)",
         ctx.did("apply", "applied"),
         count(done.len(), "operation", "operations"),
-        changes
+        changes,
+        ctx.did("change", "changed")
     ));
     Ok(0)
 }
