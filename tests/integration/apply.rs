@@ -191,3 +191,44 @@ fn ten_thousand_lines_are_one_write() {
         before
     );
 }
+
+#[test]
+fn outside_text_in_a_message_is_escaped() {
+    let (_dir, state) = setup();
+    let run = apply_stdin(&state, "{\"op\": \"\\u001b[31mred\", \"id\": \"A\"}\n", &[]);
+    run.expect_code(2, "unknown op");
+    assert!(!run.stderr.contains('\u{1b}'), "{run:#?}");
+    assert!(run.stderr.contains("line 1: unknown variant"), "{run:#?}");
+}
+
+#[test]
+fn the_python_example_records_a_run() {
+    if !crate::support::cli::python3("the Python example") {
+        return;
+    }
+    let (_dir, state) = setup();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/record_run.py");
+    let mut cmd = std::process::Command::new("python3");
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", "/nonexistent/home")
+        .env("XDG_CONFIG_HOME", "/nonexistent/config")
+        .env("MAMFAST", env!("CARGO_BIN_EXE_mamfast"));
+    let run = run(
+        cmd,
+        [
+            script.as_os_str(),
+            "--state-file".as_ref(),
+            state.as_os_str(),
+        ],
+    );
+    run.expect_code(0, "record_run.py");
+    assert!(
+        run.stdout
+            .contains("line 2: checkpoint B0EXAMPLE1: status METADATA_FETCHED"),
+        "{run:#?}"
+    );
+    assert!(show(&state, "B0EXAMPLE2")
+        .to_string()
+        .contains("AudnexError"));
+}

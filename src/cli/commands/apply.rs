@@ -252,6 +252,8 @@ fn parse_all(input: &[u8], source: &str) -> Result<Vec<Parsed>> {
         }
         let line = index + 1;
         let (id, op) = parse_line(text).map_err(|why| {
+            // serde's message may quote the line's own text (an unknown op or field).
+            let why = escape(&why);
             Error::Usage(format!(
                 "{source}, line {line}: {why}\nNothing was applied. A line is one JSON object: \
                  {{\"op\": \"checkpoint\", \"id\": \"…\", \"stage\": \"staged\", …}}, with op one \
@@ -270,7 +272,10 @@ fn apply_one(state: &mut State, item: &Parsed, now: &str) -> Result<Done> {
     let (changed, result) = match &item.op {
         Op::MarkProcessed { fields, force } => {
             ops::mark_processed(state, id, fields, now, *force)?;
-            (true, format!("status {}", state.processed[id].effective_status()))
+            (
+                true,
+                format!("status {}", state.processed[id].effective_status()),
+            )
         }
         Op::Checkpoint {
             stage,
@@ -278,7 +283,10 @@ fn apply_one(state: &mut State, item: &Parsed, now: &str) -> Result<Done> {
             force,
         } => {
             ops::checkpoint_stage(state, id, *stage, fields, now, *force)?;
-            (true, format!("status {}", state.processed[id].effective_status()))
+            (
+                true,
+                format!("status {}", state.processed[id].effective_status()),
+            )
         }
         Op::MarkFailed {
             error,
