@@ -116,6 +116,8 @@ pub enum StateCommand {
     Restore(commands::restore::RestoreArgs),
     /// Load and validate the state; report problems
     Verify(commands::verify::VerifyArgs),
+    /// Apply operations from JSON Lines, all or nothing, in one write
+    Apply(commands::apply::ApplyArgs),
     /// Print this message or the help of the given command (a plugin's own --help)
     Help(commands::help::HelpArgs),
     /// Runs `mamfast-state-<NAME>` (a plugin)

@@ -28,6 +28,7 @@ const STATE_BUILTINS: &[&str] = &[
     "backups",
     "restore",
     "verify",
+    "apply",
     "help",
 ];
 

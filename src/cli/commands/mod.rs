@@ -1,6 +1,7 @@
 //! One file per command: its clap `Args` and its `run`. Commands read and change the state
 //! only through [`Store`](mamfast::store::Store) and [`state::ops`](mamfast::state::ops).
 
+pub mod apply;
 pub mod backups;
 pub mod bulk;
 pub mod checkpoint;
@@ -86,6 +87,7 @@ fn run_with_settings(ctx: &Ctx, command: Command) -> Result<i32> {
             StateCommand::Backups(args) => backups::run(ctx, args),
             StateCommand::Restore(args) => restore::run(ctx, args),
             StateCommand::Verify(args) => verify::run(ctx, args),
+            StateCommand::Apply(args) => apply::run(ctx, args),
             StateCommand::External(args) => external::dispatch(ctx, Level::State, &args),
             StateCommand::Help(_) => unreachable!("run without settings"),
         },
