@@ -47,11 +47,13 @@ pub(crate) fn settle(paths: &Paths, depth: usize, notify: &dyn Fn(&Notice)) {
     }
 }
 
-/// Whether `path` was last written after `than` (modification times: a rename keeps them, and
-/// `shutil.copy2` copies its source's).
-fn newer_than(path: &Path, than: &Path) -> bool {
+/// Whether `path` was last written no earlier than `than` (modification times: a rename keeps
+/// them, and `shutil.copy2` copies its source's). A tie counts: file times are as coarse as the
+/// kernel's clock tick, and keeping the held file aside loses nothing, where putting it above
+/// a newer `.bak` would.
+fn not_older(path: &Path, than: &Path) -> bool {
     let modified = |p: &Path| fs::symlink_metadata(p).and_then(|m| m.modified());
-    matches!((modified(path), modified(than)), (Ok(a), Ok(b)) if a > b)
+    matches!((modified(path), modified(than)), (Ok(a), Ok(b)) if a >= b)
 }
 
 fn is_inode(path: &Path, ino: u64) -> bool {
@@ -99,10 +101,10 @@ fn finish_held(
             corrupt_path(paths, chrono::Utc::now()),
             "the corrupt main file, moved aside",
         ),
-        // A backup newer than the held file was written since (the Python tool's
+        // A backup as new as the held file was written since (the Python tool's
         // `shutil.copy2`, or writers that took the killed one's pid for alive): above it, the
         // held file would be taken for the newest generation, and a recovery would roll back.
-        (Some(_), Dest::Bak) if newer_than(&paths.backup(0), held) => (
+        (Some(_), Dest::Bak) if not_older(&paths.backup(0), held) => (
             interrupted_path(paths, chrono::Utc::now()),
             "an earlier state than the newest backup, kept beside it",
         ),

@@ -178,15 +178,20 @@ fn a_write_killed_at_any_rename_loses_no_generation() {
     }
     // main, .bak, .bak.1, .bak.2: the default depth of 3 is full.
     let history: Vec<Vec<u8>> = (0..4).map(|i| state_bytes(3 + i, 10 + i as u64)).collect();
+    // Each generation written a second before the next, as a history is: a killed write's old
+    // main file is then newer than `.bak`, whatever the clock's granularity and the load.
     let setup = |dir: &Path| {
-        fs::write(dir.join("p.json"), &history[0]).unwrap();
-        for g in 0..3 {
-            let name = if g == 0 {
-                "p.json.bak".into()
-            } else {
-                format!("p.json.bak.{g}")
+        let now = std::time::SystemTime::now();
+        for (g, bytes) in history.iter().enumerate() {
+            let name = match g {
+                0 => "p.json".to_string(),
+                1 => "p.json.bak".to_string(),
+                g => format!("p.json.bak.{}", g - 1),
             };
-            fs::write(dir.join(name), &history[g + 1]).unwrap();
+            fs::write(dir.join(&name), bytes).unwrap();
+            let age = std::time::Duration::from_secs(g as u64);
+            let file = fs::File::options().write(true).open(dir.join(&name)).unwrap();
+            file.set_modified(now - age).unwrap();
         }
     };
     let args = ["state", "mark-failed", "B0KILLED01", "--error", "killed"];
