@@ -70,9 +70,10 @@ impl Filter {
 
     /// Which kinds of entry this filter can select: a filter of one kind leaves the other out.
     pub fn kinds(&self) -> Kinds {
+        // Asked once per entry: no allocation here.
         Kinds {
-            processed: self.failed_only().is_empty(),
-            failed: self.processed_only().is_empty(),
+            processed: self.error_type.is_none(),
+            failed: self.statuses.is_empty() && self.stage.is_none() && self.infohash.is_none(),
         }
     }
 
@@ -292,6 +293,34 @@ mod tests {
         assert!(!f.matches_processed("A", &processed("{}")));
         let failed_at = failed(r#"{"failed_at": "2026-11-10T01:00:00+01:00"}"#);
         assert!(f.matches_failed("A", &failed_at));
+    }
+
+    #[test]
+    fn kinds_follow_the_options_named_for_each_kind() {
+        let filters = [
+            Filter::default(),
+            Filter {
+                statuses: vec![Status::Staged],
+                ..Filter::default()
+            },
+            Filter {
+                stage: Some(Stage::Staged),
+                ..Filter::default()
+            },
+            Filter {
+                infohash: Some("x".into()),
+                ..Filter::default()
+            },
+            Filter {
+                error_type: Some("x".into()),
+                ..Filter::default()
+            },
+        ];
+        for f in filters {
+            let kinds = f.kinds();
+            assert_eq!(kinds.processed, f.failed_only().is_empty(), "{f:?}");
+            assert_eq!(kinds.failed, f.processed_only().is_empty(), "{f:?}");
+        }
     }
 
     #[test]
