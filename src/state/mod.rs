@@ -5,6 +5,7 @@ pub mod entries;
 pub mod migrate;
 pub mod model;
 pub mod ops;
+pub mod select;
 pub mod status;
 pub mod stored_path;
 pub mod time;

@@ -13,6 +13,7 @@ mod concurrency;
 mod config;
 mod crash;
 mod faults;
+mod find;
 mod fixtures_roundtrip;
 mod hardening;
 mod plugins;

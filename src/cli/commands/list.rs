@@ -1,16 +1,18 @@
-//! `mamfast state list`: counts and the most recent entries of each kind.
+//! `mamfast state list`: counts and the most recent entries of each kind, selected by the
+//! filters of [`FilterArgs`] (all given must match).
 
 use std::cmp::Reverse;
 use std::collections::BTreeMap;
 
 use clap::Args;
-use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use super::filters::FilterArgs;
 use super::{or_dash, recency, short_time};
 use crate::cli::Ctx;
-use mamfast::error::Result;
-use mamfast::state::{Entries, FailedEntry, ProcessedEntry, State};
+use mamfast::error::{Error, Result};
+use mamfast::state::select::Filter;
+use mamfast::state::{FailedEntry, ProcessedEntry, State};
 
 /// Entries shown per kind when --limit is not given.
 const DEFAULT_LIMIT: usize = 20;
@@ -23,39 +25,88 @@ pub struct ListArgs {
     /// Only failed entries
     #[arg(long)]
     pub failed: bool,
-    /// How many of the most recent entries to show per kind (default 20; all with --json)
-    #[arg(long, value_name = "N")]
-    pub limit: Option<usize>,
+    /// How many of the most recent entries to show per kind, or all (default 20; all with --json)
+    #[arg(long, value_name = "N|all", value_parser = parse_limit)]
+    pub limit: Option<Limit>,
     /// Print the Python tool's JSON shape: {"processed", "failed", "stats"}
     #[arg(long)]
     pub json: bool,
+    /// Count what matches instead: processed by status, failed by error type
+    #[arg(long)]
+    pub counts: bool,
+    #[command(flatten)]
+    pub filters: FilterArgs,
+}
+
+/// `--limit`: a number of entries per kind, or all of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    Most(usize),
+    All,
+}
+
+impl Limit {
+    fn get(self) -> usize {
+        match self {
+            Limit::Most(n) => n,
+            Limit::All => usize::MAX,
+        }
+    }
+}
+
+pub fn parse_limit(text: &str) -> std::result::Result<Limit, String> {
+    if text.trim().eq_ignore_ascii_case("all") {
+        return Ok(Limit::All);
+    }
+    text.trim()
+        .parse()
+        .map(Limit::Most)
+        .map_err(|_| "expected a number of entries, or \"all\"".to_string())
 }
 
 pub fn run(ctx: &Ctx, args: ListArgs) -> Result<i32> {
+    let filter = args.filters.to_filter(ctx.now()?)?;
+    kind_fits(&args, &filter)?;
     let state = ctx.store().read()?;
-    let show_processed = !args.failed;
-    let show_failed = !args.processed;
+    let kinds = filter.kinds();
+    let show_processed = !args.failed && kinds.processed;
+    let show_failed = !args.processed && kinds.failed;
+    // Selected IDs, most recent first: every entry when no filter is given.
+    let processed: Vec<&str> = if show_processed {
+        recent_processed(&state, &filter)
+    } else {
+        Vec::new()
+    };
+    let failed: Vec<&str> = if show_failed {
+        recent_failed(&state, &filter)
+    } else {
+        Vec::new()
+    };
+    let limit = args.limit.map(Limit::get);
+
+    if args.counts {
+        return counts(ctx, &args, &state, &filter, &processed, &failed);
+    }
 
     if args.json {
         // References, not copies: a state of 100k entries is printed without cloning it. The
         // document is keyed by ID, so entries are sorted by time only to pick the `--limit`
         // most recent.
+        let limit = limit.unwrap_or(usize::MAX);
         let doc = ListJson {
-            processed: show_processed.then(|| match args.limit {
-                None => by_id(&state.processed),
-                Some(limit) => recent_processed(&state)
-                    .into_iter()
+            processed: show_processed.then(|| {
+                processed
+                    .iter()
                     .take(limit)
-                    .map(|id| (id, &state.processed[id]))
-                    .collect(),
+                    .map(|&id| (id, &state.processed[id]))
+                    .collect()
             }),
-            failed: show_failed.then(|| match args.limit {
-                None => by_id(&state.failed),
-                Some(limit) => recent_failed(&state)
-                    .into_iter()
+            failed: show_failed.then(|| {
+                failed
+                    .iter()
                     .take(limit)
-                    .map(|id| (id, &state.failed[id]))
-                    .collect(),
+                    .map(|&id| (id, &state.failed[id]))
+                    .collect()
             }),
             stats: Stats {
                 failed: state.failed.len(),
@@ -66,18 +117,21 @@ pub fn run(ctx: &Ctx, args: ListArgs) -> Result<i32> {
         return Ok(0);
     }
 
-    let limit = args.limit.unwrap_or(DEFAULT_LIMIT);
-    ctx.console.data(format!(
-        "Processed: {}  Failed: {}\n",
-        state.processed.len(),
-        state.failed.len()
+    let limit = limit.unwrap_or(DEFAULT_LIMIT);
+    ctx.console.data(header(
+        &state,
+        &filter,
+        show_processed,
+        show_failed,
+        &processed,
+        &failed,
     ))?;
-    if show_processed && !state.processed.is_empty() {
+    if !processed.is_empty() {
         ctx.console.data(format!(
             "\nProcessed ({}):\n",
-            shown(limit, state.processed.len())
+            shown(limit, processed.len())
         ))?;
-        let rows = recent_processed(&state).into_iter().take(limit).map(|id| {
+        let rows = processed.iter().take(limit).map(|&id| {
             let e = &state.processed[id];
             vec![
                 id.to_string(),
@@ -90,12 +144,10 @@ pub fn run(ctx: &Ctx, args: ListArgs) -> Result<i32> {
         ctx.console
             .table(&["ID", "STATUS", "PROCESSED", "AUTHOR", "TITLE"], rows)?;
     }
-    if show_failed && !state.failed.is_empty() {
-        ctx.console.data(format!(
-            "\nFailed ({}):\n",
-            shown(limit, state.failed.len())
-        ))?;
-        let rows = recent_failed(&state).into_iter().take(limit).map(|id| {
+    if !failed.is_empty() {
+        ctx.console
+            .data(format!("\nFailed ({}):\n", shown(limit, failed.len())))?;
+        let rows = failed.iter().take(limit).map(|&id| {
             let e = &state.failed[id];
             vec![
                 id.to_string(),
@@ -112,6 +164,176 @@ pub fn run(ctx: &Ctx, args: ListArgs) -> Result<i32> {
         )?;
     }
     Ok(0)
+}
+
+/// `--processed` with a filter of failed entries (or `--failed` with one of processed
+/// entries) could list nothing: a usage error rather than an empty list.
+fn kind_fits(args: &ListArgs, filter: &Filter) -> Result<()> {
+    let clash = if args.processed {
+        filter.failed_only().first().map(|f| ("--processed", *f))
+    } else if args.failed {
+        filter.processed_only().first().map(|f| ("--failed", *f))
+    } else {
+        None
+    };
+    match clash {
+        Some((kind, option)) => Err(Error::Usage(format!(
+            "{option} never matches what {kind} lists; drop one of them"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// The first line: the counts of the whole state, or with a filter how many of each kind
+/// listed matched out of how many there are.
+fn header(
+    state: &State,
+    filter: &Filter,
+    show_processed: bool,
+    show_failed: bool,
+    processed: &[&str],
+    failed: &[&str],
+) -> String {
+    if filter.is_empty() {
+        return format!(
+            "Processed: {}  Failed: {}\n",
+            state.processed.len(),
+            state.failed.len()
+        );
+    }
+    let mut parts = Vec::new();
+    if show_processed {
+        parts.push(format!(
+            "{} of {} processed",
+            processed.len(),
+            state.processed.len()
+        ));
+    }
+    if show_failed {
+        parts.push(format!("{} of {} failed", failed.len(), state.failed.len()));
+    }
+    format!("Matching: {}\n", parts.join(", "))
+}
+
+/// `--counts`: how many selected entries have each status, and each error type.
+fn counts(
+    ctx: &Ctx,
+    args: &ListArgs,
+    state: &State,
+    filter: &Filter,
+    processed: &[&str],
+    failed: &[&str],
+) -> Result<i32> {
+    let kinds = filter.kinds();
+    let show_processed = !args.failed && kinds.processed;
+    let show_failed = !args.processed && kinds.failed;
+    let by_status = tally(
+        processed
+            .iter()
+            .map(|&id| Some(state.processed[id].effective_status().to_string())),
+    );
+    let by_error_type = tally(failed.iter().map(|&id| state.failed[id].error_type.clone()));
+    if args.json {
+        let doc = CountsJson {
+            failed: show_failed.then(|| FailedCounts {
+                by_error_type: by_error_type
+                    .iter()
+                    .map(|(t, count)| ErrorTypeCount {
+                        count: *count,
+                        error_type: t.as_deref(),
+                    })
+                    .collect(),
+                matched: failed.len(),
+                total: state.failed.len(),
+            }),
+            processed: show_processed.then(|| ProcessedCounts {
+                by_status: by_status
+                    .iter()
+                    .map(|(s, count)| StatusCount {
+                        count: *count,
+                        status: s.as_deref().unwrap_or_default(),
+                    })
+                    .collect(),
+                matched: processed.len(),
+                total: state.processed.len(),
+            }),
+        };
+        ctx.console.json(&doc)?;
+        return Ok(0);
+    }
+    ctx.console.data(header(
+        state,
+        filter,
+        show_processed,
+        show_failed,
+        processed,
+        failed,
+    ))?;
+    if show_processed && !by_status.is_empty() {
+        ctx.console.data("\nProcessed by status:\n")?;
+        let rows = by_status
+            .iter()
+            .map(|(s, n)| vec![or_dash(s.as_deref()), n.to_string()]);
+        ctx.console.table(&["STATUS", "COUNT"], rows)?;
+    }
+    if show_failed && !by_error_type.is_empty() {
+        ctx.console.data("\nFailed by error type:\n")?;
+        let rows = by_error_type
+            .iter()
+            .map(|(t, n)| vec![or_dash(t.as_deref()), n.to_string()]);
+        ctx.console.table(&["ERROR TYPE", "COUNT"], rows)?;
+    }
+    Ok(0)
+}
+
+/// How many times each value occurs: most frequent first, then by value (none last).
+fn tally(values: impl Iterator<Item = Option<String>>) -> Vec<(Option<String>, usize)> {
+    let mut counts: BTreeMap<Option<String>, usize> = BTreeMap::new();
+    for value in values {
+        *counts.entry(value).or_default() += 1;
+    }
+    let mut counts: Vec<_> = counts.into_iter().collect();
+    counts.sort_by(|(a, n), (b, m)| {
+        m.cmp(n)
+            .then_with(|| a.is_none().cmp(&b.is_none()))
+            .then_with(|| a.cmp(b))
+    });
+    counts
+}
+
+/// `state list --counts --json`; fields in sorted order.
+#[derive(Serialize)]
+struct CountsJson<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    failed: Option<FailedCounts<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    processed: Option<ProcessedCounts<'a>>,
+}
+
+#[derive(Serialize)]
+struct FailedCounts<'a> {
+    by_error_type: Vec<ErrorTypeCount<'a>>,
+    matched: usize,
+    total: usize,
+}
+
+#[derive(Serialize)]
+struct ErrorTypeCount<'a> {
+    count: usize,
+    error_type: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct ProcessedCounts<'a> {
+    by_status: Vec<StatusCount<'a>>,
+    matched: usize,
+    total: usize,
+}
+
+#[derive(Serialize)]
+struct StatusCount<'a> {
+    count: usize,
+    status: &'a str,
 }
 
 /// The Python tool's `state list --json` shape; fields in sorted order, as it writes them.
@@ -138,27 +360,24 @@ fn shown(limit: usize, total: usize) -> String {
     }
 }
 
-/// Every entry, keyed by ID.
-fn by_id<T: DeserializeOwned>(entries: &Entries<T>) -> BTreeMap<&str, &T> {
-    entries.iter().map(|(id, e)| (id.as_str(), e)).collect()
-}
-
-/// Processed IDs, most recently processed first (then by ID).
-fn recent_processed(state: &State) -> Vec<&str> {
+/// Selected processed IDs, most recently processed first (then by ID).
+fn recent_processed<'a>(state: &'a State, filter: &Filter) -> Vec<&'a str> {
     most_recent_first(
         state
             .processed
             .iter()
+            .filter(|(id, e)| filter.matches_processed(id, e))
             .map(|(id, e)| (id, e.processed_at.as_deref())),
     )
 }
 
-/// Failed IDs, most recently failed first (then by ID).
-fn recent_failed(state: &State) -> Vec<&str> {
+/// Selected failed IDs, most recently failed first (then by ID).
+fn recent_failed<'a>(state: &'a State, filter: &Filter) -> Vec<&'a str> {
     most_recent_first(
         state
             .failed
             .iter()
+            .filter(|(id, e)| filter.matches_failed(id, e))
             .map(|(id, e)| (id, e.failed_at.as_deref())),
     )
 }

@@ -9,6 +9,7 @@ pub mod clear;
 pub mod completions;
 pub mod config;
 pub mod export;
+pub mod filters;
 pub mod help;
 pub mod list;
 pub mod mark;

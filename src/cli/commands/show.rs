@@ -1,4 +1,5 @@
-//! `mamfast state show <ID>`: one entry, processed and failed.
+//! `mamfast state show <ID>`: one entry, processed and failed; `--infohash H` finds the
+//! release by its torrent.
 
 use clap::Args;
 use serde::Serialize;
@@ -7,13 +8,19 @@ use serde_json::Value;
 use crate::cli::Ctx;
 use mamfast::error::Result;
 use mamfast::escape::escape;
+use mamfast::state::select::infohash_matches;
 use mamfast::state::{FailedEntry, ProcessedEntry};
 
 #[derive(Debug, Args)]
 pub struct ShowArgs {
     /// The release's ID (its ASIN, or its source directory)
-    pub id: String,
-    /// Print {"id", "processed": entry|null, "failed": entry|null}
+    #[arg(required_unless_present = "infohash", conflicts_with = "infohash")]
+    pub id: Option<String>,
+    /// Find the release by its torrent's infohash instead (case-insensitive)
+    #[arg(long, value_name = "H")]
+    pub infohash: Option<String>,
+    /// Print {"id", "processed": entry|null, "failed": entry|null}; with --infohash, a list
+    /// of them, one per release found
     #[arg(long)]
     pub json: bool,
 }
@@ -26,27 +33,76 @@ struct ShowJson<'a> {
 }
 
 pub fn run(ctx: &Ctx, args: ShowArgs) -> Result<i32> {
-    let state = ctx.store().read_lazy()?;
-    let processed = state.processed.get(&args.id);
-    let failed = state.failed.get(&args.id);
+    let Some(hash) = &args.infohash else {
+        let id = args.id.as_deref().unwrap_or_default();
+        return show_id(ctx, id, args.json);
+    };
+    // Every entry is looked at: the whole state is read.
+    let state = ctx.store().read()?;
+    let mut ids: Vec<&str> = state
+        .processed
+        .iter()
+        .filter(|(_, e)| infohash_matches(e, hash))
+        .map(|(id, _)| id.as_str())
+        .collect();
+    ids.sort_unstable();
     if args.json {
+        let docs: Vec<ShowJson> = ids
+            .iter()
+            .map(|&id| ShowJson {
+                failed: state.failed.get(id),
+                id,
+                processed: state.processed.get(id),
+            })
+            .collect();
+        ctx.console.json(&docs)?;
+        return Ok(0);
+    }
+    if ids.is_empty() {
+        ctx.console.info(format!(
+            "infohash {}: no processed entry records it",
+            escape(hash)
+        ));
+        return Ok(0);
+    }
+    let texts: Vec<String> = ids
+        .iter()
+        .map(|&id| entry_text(id, state.processed.get(id), state.failed.get(id)))
+        .collect();
+    ctx.console.data(texts.join("\n"))?;
+    Ok(0)
+}
+
+fn show_id(ctx: &Ctx, id: &str, json: bool) -> Result<i32> {
+    let state = ctx.store().read_lazy()?;
+    let processed = state.processed.get(id);
+    let failed = state.failed.get(id);
+    if json {
         ctx.console.json(&ShowJson {
             failed,
-            id: &args.id,
+            id,
             processed,
         })?;
         return Ok(0);
     }
     if processed.is_none() && failed.is_none() {
-        ctx.console.info(format!(
-            "{}: not found in processed or failed",
-            escape(&args.id)
-        ));
+        ctx.console
+            .info(format!("{}: not found in processed or failed", escape(id)));
         return Ok(0);
     }
+    ctx.console.data(entry_text(id, processed, failed))?;
+    Ok(0)
+}
+
+/// An ID's entries as `show` prints them: each kind under its heading.
+fn entry_text(
+    id: &str,
+    processed: Option<&ProcessedEntry>,
+    failed: Option<&FailedEntry>,
+) -> String {
     let mut text = String::new();
     if let Some(entry) = processed {
-        text.push_str(&format!("{} (processed)\n", escape(&args.id)));
+        text.push_str(&format!("{} (processed)\n", escape(id)));
         text.push_str(&fields_text(
             &serde_json::to_value(entry).unwrap_or_default(),
         ));
@@ -55,13 +111,12 @@ pub fn run(ctx: &Ctx, args: ShowArgs) -> Result<i32> {
         if processed.is_some() {
             text.push('\n');
         }
-        text.push_str(&format!("{} (failed)\n", escape(&args.id)));
+        text.push_str(&format!("{} (failed)\n", escape(id)));
         text.push_str(&fields_text(
             &serde_json::to_value(entry).unwrap_or_default(),
         ));
     }
-    ctx.console.data(text)?;
-    Ok(0)
+    text
 }
 
 /// An entry's keys as aligned `key  value` lines, nested objects indented below their key.
