@@ -190,7 +190,10 @@ fn a_write_killed_at_any_rename_loses_no_generation() {
             };
             fs::write(dir.join(&name), bytes).unwrap();
             let age = std::time::Duration::from_secs(g as u64);
-            let file = fs::File::options().write(true).open(dir.join(&name)).unwrap();
+            let file = fs::File::options()
+                .write(true)
+                .open(dir.join(&name))
+                .unwrap();
             file.set_modified(now - age).unwrap();
         }
     };
