@@ -321,8 +321,16 @@ fn read_input(file: Option<&Path>) -> Result<(Vec<u8>, String)> {
         None => read_stdin(&mut input)?,
         Some(path) if path == Path::new("-") => read_stdin(&mut input)?,
         Some(path) => {
-            input = std::fs::read(path).map_err(|e| Error::io("reading", path, e))?;
-            return Ok((input, escape(&path.display().to_string()).into_owned()));
+            let shown = escape(&path.display().to_string()).into_owned();
+            // The operations file is input given on the command line, not the state: its
+            // errors must not send the operator to state.file.
+            input = std::fs::read(path).map_err(|e| {
+                Error::Usage(format!(
+                    "cannot read the operations file {shown}: {e}\nName a file of JSON Lines, \
+                     or `-` (or nothing) for standard input. Nothing was written."
+                ))
+            })?;
+            return Ok((input, shown));
         }
     }
     Ok((input, "standard input".to_string()))
