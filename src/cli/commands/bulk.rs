@@ -1,6 +1,32 @@
-//! What `retry` and `clear` share when they act on several IDs: the closing summary.
+//! What `retry` and `clear` share when they act on several IDs: the one update that removes
+//! them, and the closing summary.
 
 use crate::cli::Ctx;
+use mamfast::error::Result;
+use mamfast::state::ops::unique_ids;
+use mamfast::state::State;
+use mamfast::store::Outcome;
+
+/// What a removal found for each ID: the entry removed, or `None` when it was not there.
+pub type Removed<T> = Vec<(String, Option<T>)>;
+
+/// Removes `ids` (duplicates dropped, order kept) with `remove` in one update: one lock, one
+/// durable write, one backup generation; nothing is written when none of them was there.
+pub fn remove_in_one_update<T>(
+    ctx: &Ctx,
+    ids: Vec<String>,
+    remove: impl FnOnce(&mut State, &[String]) -> Removed<T>,
+) -> Result<Removed<T>> {
+    let ids = unique_ids(ids);
+    ctx.store().update(|state| {
+        let results = remove(state, &ids);
+        Ok(if results.iter().any(|(_, entry)| entry.is_some()) {
+            Outcome::Changed(results)
+        } else {
+            Outcome::Unchanged(results)
+        })
+    })
+}
 
 /// The line after the per-ID lines of a bulk command, said only when more than one ID was
 /// given (after duplicates are dropped): `Retried 3 of 4 (1 not found in failed)`,

@@ -8,8 +8,7 @@ use super::bulk;
 use crate::cli::Ctx;
 use mamfast::error::Result;
 use mamfast::escape::escape;
-use mamfast::state::ops::{clear_processed_many, unique_ids};
-use mamfast::store::Outcome;
+use mamfast::state::ops::clear_processed_many;
 
 #[derive(Debug, Args)]
 pub struct ClearArgs {
@@ -19,15 +18,7 @@ pub struct ClearArgs {
 }
 
 pub fn run(ctx: &Ctx, args: ClearArgs) -> Result<i32> {
-    let ids = unique_ids(args.ids);
-    let results = ctx.store().update(|state| {
-        let results = clear_processed_many(state, &ids);
-        Ok(if results.iter().any(|(_, entry)| entry.is_some()) {
-            Outcome::Changed(results)
-        } else {
-            Outcome::Unchanged(results)
-        })
-    })?;
+    let results = bulk::remove_in_one_update(ctx, args.ids, clear_processed_many)?;
     let mut changed = 0;
     for (id, entry) in &results {
         match entry {

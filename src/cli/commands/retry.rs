@@ -8,8 +8,7 @@ use super::{bulk, count};
 use crate::cli::Ctx;
 use mamfast::error::Result;
 use mamfast::escape::escape;
-use mamfast::state::ops::{clear_failed_many, unique_ids};
-use mamfast::store::Outcome;
+use mamfast::state::ops::clear_failed_many;
 
 #[derive(Debug, Args)]
 pub struct RetryArgs {
@@ -19,15 +18,7 @@ pub struct RetryArgs {
 }
 
 pub fn run(ctx: &Ctx, args: RetryArgs) -> Result<i32> {
-    let ids = unique_ids(args.ids);
-    let results = ctx.store().update(|state| {
-        let results = clear_failed_many(state, &ids);
-        Ok(if results.iter().any(|(_, entry)| entry.is_some()) {
-            Outcome::Changed(results)
-        } else {
-            Outcome::Unchanged(results)
-        })
-    })?;
+    let results = bulk::remove_in_one_update(ctx, args.ids, clear_failed_many)?;
     let mut changed = 0;
     for (id, entry) in &results {
         match entry {
