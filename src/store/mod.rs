@@ -288,14 +288,13 @@ impl Store {
             });
         }
         self.check_env()?;
-        self.paths()?;
-
+        // A path that names no file (`/`) is refused by `paths` before a directory is made.
+        let real_dir = self.paths()?.dir;
         let given_dir = parent_dir(&self.path);
         fs::create_dir_all(&given_dir)
             .map_err(|e| Error::io("creating the directory", &given_dir, e))?;
         // A (dangling) symlink into a directory that does not exist yet: the lock of the real
         // path is made there.
-        let real_dir = self.paths()?.dir;
         fs::create_dir_all(&real_dir)
             .map_err(|e| Error::io("creating the directory", &real_dir, e))?;
         let _lock = self.lock_for_write()?;
