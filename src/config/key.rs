@@ -15,6 +15,8 @@ use super::Settings;
 pub enum Key {
     StateFile,
     BackupDepth,
+    BackupHourly,
+    BackupDaily,
     LockTimeout,
     FailedTtl,
     PluginDirs,
@@ -37,6 +39,13 @@ pub const KEYS: [&str; Key::ALL.len()] = {
 /// and `verify` read them all: a hundred copies is already far more history than a restore
 /// needs, and a larger number is much more likely a typo than a wish.
 pub const MAX_BACKUP_DEPTH: usize = 100;
+
+/// The most hourly backups `state.backup_hourly` may keep: a week of hours.
+pub const MAX_BACKUP_HOURLY: usize = 168;
+
+/// The most daily backups `state.backup_daily` may keep: a year of days. Each is a whole copy
+/// of the state; at most `backup_depth + backup_hourly + backup_daily` exist at once.
+pub const MAX_BACKUP_DAILY: usize = 366;
 
 /// The longest `state.lock_timeout`: a write holds the lock for seconds, so a holder still
 /// there after a day is stuck, and waiting longer only hides it.
@@ -64,9 +73,11 @@ pub(crate) enum Kind {
 
 impl Key {
     /// Every key, in the order `config show` lists them.
-    pub const ALL: [Key; 6] = [
+    pub const ALL: [Key; 8] = [
         Key::StateFile,
         Key::BackupDepth,
+        Key::BackupHourly,
+        Key::BackupDaily,
         Key::LockTimeout,
         Key::FailedTtl,
         Key::PluginDirs,
@@ -74,9 +85,11 @@ impl Key {
     ];
 
     /// The order a plugin is handed the keys' variables in (README, *Plugins*).
-    pub(crate) const HANDED_DOWN: [Key; 6] = [
+    pub(crate) const HANDED_DOWN: [Key; 8] = [
         Key::StateFile,
         Key::BackupDepth,
+        Key::BackupHourly,
+        Key::BackupDaily,
         Key::LockTimeout,
         Key::FailedTtl,
         Key::DryRun,
@@ -89,6 +102,8 @@ impl Key {
         match self {
             Key::StateFile => "state.file",
             Key::BackupDepth => "state.backup_depth",
+            Key::BackupHourly => "state.backup_hourly",
+            Key::BackupDaily => "state.backup_daily",
             Key::LockTimeout => "state.lock_timeout",
             Key::FailedTtl => "state.failed_ttl",
             Key::PluginDirs => "plugins.dirs",
@@ -107,6 +122,8 @@ impl Key {
         match self {
             Key::StateFile => "MAMFAST_STATE_FILE",
             Key::BackupDepth => "MAMFAST_BACKUP_DEPTH",
+            Key::BackupHourly => "MAMFAST_BACKUP_HOURLY",
+            Key::BackupDaily => "MAMFAST_BACKUP_DAILY",
             Key::LockTimeout => "MAMFAST_LOCK_TIMEOUT",
             Key::FailedTtl => "MAMFAST_FAILED_TTL",
             Key::PluginDirs => "MAMFAST_PLUGIN_DIRS",
@@ -128,6 +145,12 @@ impl Key {
             Key::StateFile => Kind::Path,
             Key::BackupDepth => Kind::Count {
                 max: MAX_BACKUP_DEPTH,
+            },
+            Key::BackupHourly => Kind::Count {
+                max: MAX_BACKUP_HOURLY,
+            },
+            Key::BackupDaily => Kind::Count {
+                max: MAX_BACKUP_DAILY,
             },
             Key::LockTimeout => Kind::Duration {
                 max: MAX_LOCK_TIMEOUT,
@@ -153,6 +176,9 @@ impl Key {
         match self {
             Key::StateFile | Key::FailedTtl => None,
             Key::BackupDepth => Some(Value::from(3u64)),
+            // With the 3 newest, one a day for a week: at most 10 copies of the state.
+            Key::BackupHourly => Some(Value::from(0u64)),
+            Key::BackupDaily => Some(Value::from(7u64)),
             Key::LockTimeout => Some(Value::from("30s")),
             Key::PluginDirs => Some(Value::from(vec![Value::from("~/.local/libexec/mamfast")])),
             Key::DryRun => Some(Value::from(false)),
@@ -193,6 +219,8 @@ impl Key {
         match self {
             Key::StateFile => path(&settings.state_file),
             Key::BackupDepth => J::from(settings.backup_depth),
+            Key::BackupHourly => J::from(settings.backup_hourly),
+            Key::BackupDaily => J::from(settings.backup_daily),
             Key::LockTimeout => J::String(format_duration(settings.lock_timeout)),
             Key::FailedTtl => settings
                 .failed_ttl
@@ -209,6 +237,8 @@ impl Key {
         match self {
             Key::StateFile => settings.state_file.display().to_string(),
             Key::BackupDepth => settings.backup_depth.to_string(),
+            Key::BackupHourly => settings.backup_hourly.to_string(),
+            Key::BackupDaily => settings.backup_daily.to_string(),
             Key::LockTimeout => format_duration(settings.lock_timeout),
             Key::FailedTtl => settings.failed_ttl.map(format_duration).unwrap_or_default(),
             Key::PluginDirs => {

@@ -21,7 +21,10 @@ use files::CONFIG_VAR;
 
 pub use duration::{at_most, format_duration, parse_duration};
 pub use files::{config_candidates, ConfigCandidate, SYSTEM_CONFIG};
-pub use key::{Key, KEYS, MAX_BACKUP_DEPTH, MAX_FAILED_TTL, MAX_LOCK_TIMEOUT};
+pub use key::{
+    Key, KEYS, MAX_BACKUP_DAILY, MAX_BACKUP_DEPTH, MAX_BACKUP_HOURLY, MAX_FAILED_TTL,
+    MAX_LOCK_TIMEOUT,
+};
 pub use layers::Origin;
 
 /// What the command line says about configuration (flags win over everything).
@@ -47,7 +50,12 @@ pub struct ConfigRow {
 pub struct Settings {
     /// Absolute, `~` expanded.
     pub state_file: PathBuf,
+    /// The newest backup generations kept (keep-last).
     pub backup_depth: usize,
+    /// Besides those, the newest generation of each of this many newest hours…
+    pub backup_hourly: usize,
+    /// …and days (see [`Retention`](crate::store::Retention)).
+    pub backup_daily: usize,
     /// May be zero: fail at once if the lock is taken.
     pub lock_timeout: Duration,
     /// `None`: failed entries are kept forever.
@@ -120,6 +128,7 @@ impl Settings {
     /// to standard error as `warning: …`.
     pub fn store(&self) -> crate::store::Store {
         crate::store::Store::new(self.state_file.clone(), self.store_options())
+            .with_periodic_backups(self.backup_hourly, self.backup_daily)
     }
 
     /// Where `key` (one of [`KEYS`]) came from. An unknown key answers [`Origin::Default`].

@@ -1,18 +1,31 @@
-//! Backup generations beside the state file (`.bak` newest, then `.bak.1` … `.bak.N-1`): which
-//! exist, and their rotation before each write. Their names are `names.rs`'s.
+//! Backup generations beside the state file (`.bak` newest, then `.bak.1`, `.bak.2` …): which
+//! exist, and their rotation before each write. Their names are `names.rs`'s; which of them
+//! are kept is `retention.rs`'s.
 //!
-//! Rotation closes gaps (a generation missing after a crash does not push the others out
-//! early) and leaves alone generations beyond the configured depth, as depth 0 leaves all. A
-//! write that fails undoes its rotation, so the generations are as they were.
+//! A rotation makes room at `.bak` for the old main file: the generations the retention policy
+//! keeps move to `.bak.1`, `.bak.2` … in order (gaps close), the others are set aside and
+//! dropped once the write is done. A write that fails undoes its rotation, so the generations
+//! are as they were.
+//!
+//! Killed at any rename, a rotation loses nothing the policy keeps: the generations it drops
+//! are set aside first (a later writer removes them, as this one would have), then those it
+//! keeps move in an order that never puts one on a name still in use and keeps them in their
+//! order at every step; the old main file waits under its held name. The next writer runs the
+//! same rotation again (`interrupted::settle`), and the policy, applied to what it kept, keeps
+//! the same generations (`retention.rs`).
 
 use std::fs;
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use chrono::{DateTime, Local};
 
 use super::bounded_io::open_regular;
 use super::faults::{FaultPoint, Faults};
 use super::names::{generation_of, temp_name};
 use super::paths::Paths;
+use super::retention::{keep, Kept, Retention};
 use super::sys::rename_no_replace;
 use crate::error::{Error, Result};
 
@@ -32,73 +45,96 @@ pub(crate) fn existing(paths: &Paths) -> Vec<(usize, PathBuf)> {
     found
 }
 
-/// The generations a rotation keeps below `depth`, oldest first: each with the generation it
-/// moves to (`None`: it falls out). `vacate` (a generation about to become the main file, by
-/// `restore`) leaves its slot without taking another: it is not dropped as a distinct state.
-pub(crate) fn plan(
-    paths: &Paths,
-    depth: usize,
-    vacate: Option<usize>,
-) -> Vec<(usize, PathBuf, Option<usize>)> {
-    let kept: Vec<(usize, PathBuf)> = existing(paths)
+/// When `path` was written: its modification time, which a rename keeps (the epoch if it
+/// cannot be read: it then counts as the oldest of all).
+pub(crate) fn written_at(path: &Path) -> SystemTime {
+    fs::symlink_metadata(path)
+        .and_then(|m| m.modified())
+        .unwrap_or(SystemTime::UNIX_EPOCH)
+}
+
+/// Why each of `generations` is kept (`None`: it goes at the next rotation), with `incoming`,
+/// the old main file about to become `.bak`, counted as the newest when given. Hours and days
+/// are the local clock's.
+fn judge(
+    retention: &Retention,
+    incoming: Option<SystemTime>,
+    generations: &[(usize, PathBuf)],
+) -> Vec<Option<Kept>> {
+    let times: Vec<DateTime<Local>> = incoming
         .into_iter()
-        .filter(|(g, _)| *g < depth && Some(*g) != vacate)
+        .chain(generations.iter().map(|(_, path)| written_at(path)))
+        .map(DateTime::<Local>::from)
         .collect();
-    kept.into_iter()
-        .enumerate()
-        .map(|(i, (g, path))| (g, path, Some(i + 1).filter(|to| *to < depth)))
-        .rev()
-        .collect()
+    let mut kept = keep(&times, retention);
+    if incoming.is_some() {
+        kept.remove(0);
+    }
+    kept
 }
 
-/// The generations a write with this rotation lets fall out (for `restore` to say so).
-pub(crate) fn falling_out(paths: &Paths, depth: usize, vacate: Option<usize>) -> Vec<PathBuf> {
-    plan(paths, depth, vacate)
+/// Every existing generation with why the policy keeps it now (`None`: the next write drops
+/// it). Right after a rotation, every generation there is kept, for the reason the rotation
+/// kept it.
+pub(crate) fn reasons(paths: &Paths, retention: &Retention) -> Vec<(usize, PathBuf, Option<Kept>)> {
+    let generations = existing(paths);
+    let kept = judge(retention, None, &generations);
+    generations
         .into_iter()
-        .filter(|(_, _, to)| to.is_none())
-        .map(|(_, path, _)| path)
+        .zip(kept)
+        .map(|((g, path), kept)| (g, path, kept))
         .collect()
 }
 
-/// Makes room for the old main file at `.bak`: the existing generations below `depth` move to
-/// `.bak.1`, `.bak.2`, … in order, and those that would land at `depth` or beyond (and the
-/// `vacate`d one) are set aside under temp names: dropped by [`Rotation::finish`], put back by
-/// [`Rotation::undo`]. It runs after the new main file is in place, so a writer killed
-/// meanwhile has committed its write: the next writer completes the rotation and drops what
-/// was set aside, as this write would have.
+/// Makes room for the old main file (written at `incoming`) at `.bak`: the generations the
+/// policy keeps move to `.bak.1`, `.bak.2`, … in order, the others are set aside under temp
+/// names: dropped by [`Rotation::finish`], put back by [`Rotation::undo`]. It runs after the
+/// new main file is in place, so a writer killed meanwhile has committed its write: the next
+/// writer completes the rotation and drops what was set aside, as this write would have.
 pub(crate) fn rotate(
     paths: &Paths,
-    depth: usize,
-    vacate: Option<usize>,
+    retention: &Retention,
+    incoming: SystemTime,
     faults: &Faults,
 ) -> Result<Rotation> {
     let fail = |e: io::Error| Error::io("rotating the backups of", &paths.target, e);
     faults.check(FaultPoint::Rotate).map_err(fail)?;
-    let mut steps: Vec<(PathBuf, Option<usize>)> = plan(paths, depth, vacate)
-        .into_iter()
-        .filter(|(g, _, to)| Some(*g) != *to)
-        .map(|(_, path, to)| (path, to))
-        .collect();
-    if let Some(g) = vacate.filter(|g| *g < depth) {
-        let path = paths.backup(g);
-        if path.exists() {
-            steps.insert(0, (path, None));
+    let generations = existing(paths);
+    let kept = judge(retention, Some(incoming), &generations);
+    let (mut drops, mut down, mut up) = (Vec::new(), Vec::new(), Vec::new());
+    let mut slot = 1;
+    for ((g, path), kept) in generations.into_iter().zip(kept) {
+        match kept {
+            None => drops.push(path),
+            Some(_) => {
+                if slot < g {
+                    down.push((path, slot));
+                } else if slot > g {
+                    up.push((path, slot));
+                }
+                slot += 1;
+            }
         }
     }
+    // Generations moving to a lower number go lowest first, those moving up highest first:
+    // each name is free when it is taken (its holder has moved, or was set aside), and at
+    // every step the kept generations are still in their order.
+    up.reverse();
     let mut done = Rotation::default();
-    // Set-asides first, then oldest first: no rename lands on a generation not yet moved.
-    steps.sort_by_key(|(_, to)| to.map_or(0, |to| usize::MAX - to));
-    for (path, to) in steps {
-        let dest = match to {
-            Some(to) => paths.backup(to),
-            None => paths.dir.join(temp_name(&paths.name)),
-        };
+    for path in drops {
+        let dest = paths.dir.join(temp_name(&paths.name));
         if let Err(e) = fs::rename(&path, &dest) {
             done.undo(paths);
             return Err(fail(e));
         }
-        if to.is_none() {
-            done.set_aside.push(dest.clone());
+        done.set_aside.push(dest.clone());
+        done.moves.push((path, dest));
+    }
+    for (path, to) in down.into_iter().chain(up) {
+        let dest = paths.backup(to);
+        if let Err(e) = rename_no_replace(&path, &dest) {
+            done.undo(paths);
+            return Err(fail(e));
         }
         done.moves.push((path, dest));
     }
@@ -169,45 +205,123 @@ fn drop_generation(path: &std::path::Path) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
-    fn paths_in(dir: &std::path::Path) -> Paths {
+    fn paths_in(dir: &Path) -> Paths {
         Paths::resolve(&dir.join("processed.json")).unwrap()
     }
 
-    #[test]
-    fn rotation_shifts_closes_gaps_and_drops_the_oldest() {
-        let dir = tempfile::tempdir().unwrap();
-        let paths = paths_in(dir.path());
-        // A gap at .bak (crash between rotation and the rename of the old main).
-        fs::write(paths.backup(1), "one").unwrap();
-        fs::write(paths.backup(2), "two").unwrap();
-        fs::write(paths.backup(5), "beyond").unwrap();
-        rotate(&paths, 3, None, &Faults::default())
-            .unwrap()
-            .finish();
-        assert!(!paths.backup(0).exists());
-        assert_eq!(fs::read_to_string(paths.backup(1)).unwrap(), "one");
-        assert_eq!(fs::read_to_string(paths.backup(2)).unwrap(), "two");
-        // Nothing to drop yet; now fill .bak and rotate again.
-        fs::write(paths.backup(0), "zero").unwrap();
-        rotate(&paths, 3, None, &Faults::default())
-            .unwrap()
-            .finish();
-        assert!(!paths.backup(0).exists());
-        assert_eq!(fs::read_to_string(paths.backup(1)).unwrap(), "zero");
-        assert_eq!(fs::read_to_string(paths.backup(2)).unwrap(), "one");
-        assert!(!paths.backup(3).exists());
-        assert_eq!(fs::read_to_string(paths.backup(5)).unwrap(), "beyond");
-        assert_eq!(files(dir.path()).len(), 3, "the dropped one is gone");
+    fn last(n: usize) -> Retention {
+        Retention {
+            last: n,
+            ..Retention::default()
+        }
     }
 
-    fn files(dir: &std::path::Path) -> Vec<String> {
+    /// Writes `text` to `path`, last modified `hours` hours before `base`.
+    fn write_at(path: &Path, text: &str, base: SystemTime, hours: u64) {
+        fs::write(path, text).unwrap();
+        let file = fs::File::options().write(true).open(path).unwrap();
+        file.set_modified(base - Duration::from_secs(hours * 3600))
+            .unwrap();
+    }
+
+    fn files(dir: &Path) -> Vec<String> {
         let mut names: Vec<String> = fs::read_dir(dir)
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         names.sort();
         names
+    }
+
+    fn text(path: PathBuf) -> String {
+        fs::read_to_string(path).unwrap()
+    }
+
+    #[test]
+    fn rotation_shifts_closes_gaps_and_drops_what_the_policy_does_not_keep() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = paths_in(dir.path());
+        let now = SystemTime::now();
+        // A gap at .bak (crash between rotation and the rename of the old main).
+        fs::write(paths.backup(1), "one").unwrap();
+        fs::write(paths.backup(2), "two").unwrap();
+        fs::write(paths.backup(5), "five").unwrap();
+        rotate(&paths, &last(3), now, &Faults::default())
+            .unwrap()
+            .finish();
+        // The incoming file and the two newest are the last 3: `five` goes.
+        assert!(!paths.backup(0).exists());
+        assert_eq!(text(paths.backup(1)), "one");
+        assert_eq!(text(paths.backup(2)), "two");
+        assert_eq!(files(dir.path()).len(), 2, "{:?}", files(dir.path()));
+        fs::write(paths.backup(0), "zero").unwrap();
+        rotate(&paths, &last(3), now, &Faults::default())
+            .unwrap()
+            .finish();
+        assert!(!paths.backup(0).exists());
+        assert_eq!(text(paths.backup(1)), "zero");
+        assert_eq!(text(paths.backup(2)), "one");
+        assert_eq!(files(dir.path()).len(), 2, "the dropped one is gone");
+    }
+
+    #[test]
+    fn generations_moving_down_never_land_on_one_not_yet_moved() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = paths_in(dir.path());
+        // Gaps below: .bak.3 and .bak.4 move down to .bak.2 and .bak.3, .bak up to .bak.1.
+        for (g, t) in [(0, "zero"), (3, "three"), (4, "four")] {
+            fs::write(paths.backup(g), t).unwrap();
+        }
+        rotate(&paths, &last(9), SystemTime::now(), &Faults::default())
+            .unwrap()
+            .finish();
+        assert_eq!(text(paths.backup(1)), "zero");
+        assert_eq!(text(paths.backup(2)), "three");
+        assert_eq!(text(paths.backup(3)), "four");
+        assert_eq!(files(dir.path()).len(), 3);
+    }
+
+    #[test]
+    fn periodic_generations_survive_a_burst_of_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = paths_in(dir.path());
+        let now = SystemTime::now();
+        let policy = Retention {
+            last: 2,
+            hourly: 0,
+            daily: 3,
+        };
+        // Yesterday's and the day before's states, then a burst now.
+        write_at(&paths.backup(0), "yesterday", now, 24);
+        write_at(&paths.backup(1), "two days ago", now, 48);
+        for i in 0..6 {
+            if paths.backup(0).exists() {
+                rotate(&paths, &policy, now, &Faults::default())
+                    .unwrap()
+                    .finish();
+            }
+            write_at(&paths.backup(0), &format!("burst {i}"), now, 0);
+        }
+        let kept: Vec<String> = existing(&paths).into_iter().map(|(_, p)| text(p)).collect();
+        assert_eq!(kept, ["burst 5", "burst 4", "yesterday", "two days ago"]);
+        let why: Vec<Option<Kept>> = reasons(&paths, &policy)
+            .into_iter()
+            .map(|(_, _, k)| k)
+            .collect();
+        assert!(
+            matches!(
+                why[..],
+                [
+                    Some(Kept::Last(2)),
+                    Some(Kept::Last(2)),
+                    Some(Kept::Daily(_)),
+                    Some(Kept::Daily(_))
+                ]
+            ),
+            "{why:?}"
+        );
     }
 
     #[test]
@@ -218,13 +332,13 @@ mod tests {
             fs::write(paths.backup(g), text).unwrap();
         }
         let before = files(dir.path());
-        let rotation = rotate(&paths, 3, None, &Faults::default()).unwrap();
+        let rotation = rotate(&paths, &last(3), SystemTime::now(), &Faults::default()).unwrap();
         assert!(!paths.backup(0).exists());
-        assert_eq!(fs::read_to_string(paths.backup(2)).unwrap(), "one");
+        assert_eq!(text(paths.backup(2)), "one");
         rotation.undo(&paths);
         assert_eq!(files(dir.path()), before);
-        for (g, text) in [(0, "zero"), (1, "one"), (2, "two")] {
-            assert_eq!(fs::read_to_string(paths.backup(g)).unwrap(), text);
+        for (g, t) in [(0, "zero"), (1, "one"), (2, "two")] {
+            assert_eq!(text(paths.backup(g)), t);
         }
     }
 
@@ -235,41 +349,16 @@ mod tests {
         for (g, text) in [(0, "zero"), (1, "one"), (2, "two")] {
             fs::write(paths.backup(g), text).unwrap();
         }
-        let rotation = rotate(&paths, 3, None, &Faults::default()).unwrap();
+        let rotation = rotate(&paths, &last(3), SystemTime::now(), &Faults::default()).unwrap();
         // The old main file reached `.bak` before the write failed.
         fs::write(paths.backup(0), "main").unwrap();
         rotation.undo(&paths);
         // Left rotated, and the generation set aside kept after the last one: the write it
         // made room for did not happen, so it is no generation too many.
-        assert_eq!(fs::read_to_string(paths.backup(0)).unwrap(), "main");
-        assert_eq!(fs::read_to_string(paths.backup(1)).unwrap(), "zero");
-        assert_eq!(fs::read_to_string(paths.backup(2)).unwrap(), "one");
-        assert_eq!(fs::read_to_string(paths.backup(3)).unwrap(), "two");
+        assert_eq!(text(paths.backup(0)), "main");
+        assert_eq!(text(paths.backup(1)), "zero");
+        assert_eq!(text(paths.backup(2)), "one");
+        assert_eq!(text(paths.backup(3)), "two");
         assert_eq!(files(dir.path()).len(), 4);
-    }
-
-    #[test]
-    fn a_vacated_generation_leaves_its_slot_and_nothing_older_falls_out() {
-        let dir = tempfile::tempdir().unwrap();
-        let paths = paths_in(dir.path());
-        for (g, text) in [(0, "zero"), (1, "one"), (2, "two")] {
-            fs::write(paths.backup(g), text).unwrap();
-        }
-        assert_eq!(falling_out(&paths, 3, None), [paths.backup(2)]);
-        assert!(falling_out(&paths, 3, Some(1)).is_empty());
-        // Beyond the depth, it is not in the rotation: the oldest kept one falls out.
-        assert_eq!(falling_out(&paths, 3, Some(5)), [paths.backup(2)]);
-        let rotation = rotate(&paths, 3, Some(1), &Faults::default()).unwrap();
-        assert!(!paths.backup(0).exists());
-        assert_eq!(fs::read_to_string(paths.backup(1)).unwrap(), "zero");
-        assert_eq!(fs::read_to_string(paths.backup(2)).unwrap(), "two");
-        rotation.undo(&paths);
-        for (g, text) in [(0, "zero"), (1, "one"), (2, "two")] {
-            assert_eq!(fs::read_to_string(paths.backup(g)).unwrap(), text);
-        }
-        rotate(&paths, 3, Some(1), &Faults::default())
-            .unwrap()
-            .finish();
-        assert_eq!(files(dir.path()).len(), 2, "only the vacated one went");
     }
 }

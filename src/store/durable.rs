@@ -20,19 +20,21 @@ use super::backups::{self, Rotation};
 use super::faults::{FaultPoint, Faults, Faulty};
 use super::names::{held_name, temp_name, Dest};
 use super::paths::Paths;
+use super::retention::Retention;
 use super::sys::{exchange, fsync_dir, rename_no_replace, start_writeback, Exchange};
 use crate::error::{Error, Result};
 
 /// What happens to the current main file when a new one replaces it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum OldMain {
-    /// It loaded cleanly: it becomes `.bak` after the older generations are shifted.
-    /// `vacate`: a generation that leaves its slot without taking another (the one `restore`
-    /// makes the main file: it is not kept twice, and no older one falls out for it).
-    Rotate { depth: usize, vacate: Option<usize> },
+    /// It loaded cleanly: it becomes `.bak` after a rotation that keeps what this policy keeps.
+    Rotate(Retention),
     /// It is corrupt: it is moved to this `.corrupt-…` name, never deleted.
     Quarantine(PathBuf),
-    /// Nothing worth keeping (a copy of a backup, or `backup_depth = 0`).
+    /// `restore` replaces it: it is moved to this `.rejected-…` name, outside the generations
+    /// recovery walks, and never deleted.
+    Reject(PathBuf),
+    /// Nothing worth keeping (a copy of a backup, or a policy that keeps no generation).
     Discard,
 }
 
@@ -265,8 +267,9 @@ fn create_main(
 impl OldMain {
     fn dest(&self) -> Dest {
         match self {
-            OldMain::Rotate { .. } => Dest::Bak,
+            OldMain::Rotate(_) => Dest::Bak,
             OldMain::Quarantine(_) => Dest::Corrupt,
+            OldMain::Reject(_) => Dest::Rejected,
             OldMain::Discard => Dest::Gone,
         }
     }
@@ -315,7 +318,7 @@ fn swap_in(
 }
 
 /// Takes the old main file, at `held`, where `old` says: `.bak` after a rotation, or a
-/// `.corrupt-…` name; with `Discard` it stays at `held` until the write is done. Returns where
+/// `.corrupt-…` or `.rejected-…` name; with `Discard` it stays at `held` until the write is done. Returns where
 /// it is. On error it is back at `held` and the rotation is undone, with the error and `None`.
 fn keep_old_main(
     paths: &Paths,
@@ -326,12 +329,13 @@ fn keep_old_main(
 ) -> std::result::Result<PathBuf, (Option<PathBuf>, Error)> {
     let target = &paths.target;
     let (dest, point, action) = match old {
-        OldMain::Rotate { depth, vacate } => {
-            let rotated = backups::rotate(paths, *depth, *vacate, faults);
+        OldMain::Rotate(retention) => {
+            let rotated = backups::rotate(paths, retention, backups::written_at(held), faults);
             *rotation = Some(rotated.map_err(|e| (None, e))?);
             (paths.backup(0), FaultPoint::Backup, "backing up")
         }
         OldMain::Quarantine(dest) => (dest.clone(), FaultPoint::Quarantine, "moving aside"),
+        OldMain::Reject(dest) => (dest.clone(), FaultPoint::Quarantine, "keeping aside"),
         OldMain::Discard => return Ok(held.to_path_buf()),
     };
     match faults

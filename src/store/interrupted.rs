@@ -10,17 +10,18 @@ use std::path::{Path, PathBuf};
 
 use super::backups;
 use super::faults::Faults;
-use super::names::{corrupt_path, interrupted_path, temp_owner, Dest, TempOwner};
+use super::names::{corrupt_path, interrupted_path, rejected_path, temp_owner, Dest, TempOwner};
 use super::notice::Notice;
 use super::paths::Paths;
+use super::retention::Retention;
 use super::sys::{fsync_dir, process_alive, rename_no_replace};
 
 /// Settles what writers that died (their pid is gone) left: a temp file of a new version that
 /// never replaced the main file is removed; an old main file held between two renames is put
 /// where the write was taking it (see [`finish_held`]). Call only under the exclusive lock:
-/// every writer holds it while its temp files exist. `depth` is the backup depth, for a
-/// rotation the interrupted write had not finished.
-pub(crate) fn settle(paths: &Paths, depth: usize, notify: &dyn Fn(&Notice)) {
+/// every writer holds it while its temp files exist. `retention` is the policy of a rotation
+/// the interrupted write had not finished.
+pub(crate) fn settle(paths: &Paths, retention: &Retention, notify: &dyn Fn(&Notice)) {
     let Ok(entries) = fs::read_dir(&paths.dir) else {
         return;
     };
@@ -34,7 +35,7 @@ pub(crate) fn settle(paths: &Paths, depth: usize, notify: &dyn Fn(&Notice)) {
     for (path, owner) in left {
         match owner.held {
             Some((ino, dest)) if is_inode(&path, ino) => {
-                finish_held(paths, depth, &path, ino, dest, notify)
+                finish_held(paths, retention, &path, ino, dest, notify)
             }
             // A new version that never replaced the main file, or a generation set aside by
             // a rotation (which runs only once the new main file is in place).
@@ -67,7 +68,7 @@ fn is_inode(path: &Path, ino: u64) -> bool {
 /// file; what cannot be moved is kept, and said so.
 fn finish_held(
     paths: &Paths,
-    depth: usize,
+    retention: &Retention,
     held: &Path,
     ino: u64,
     dest: Dest,
@@ -101,6 +102,10 @@ fn finish_held(
             corrupt_path(paths, chrono::Utc::now()),
             "the corrupt main file, moved aside",
         ),
+        (Some(_), Dest::Rejected) => (
+            rejected_path(paths, chrono::Utc::now()),
+            "the main file a restore replaced, kept aside as rejected",
+        ),
         // A backup as new as the held file was written since (the Python tool's
         // `shutil.copy2`, or writers that took the killed one's pid for alive): above it, the
         // held file would be taken for the newest generation, and a recovery would roll back.
@@ -111,7 +116,15 @@ fn finish_held(
         (Some(_), Dest::Bak) => {
             let bak = paths.backup(0);
             if bak.exists() {
-                match backups::rotate(paths, depth.max(1), None, &Faults::default()) {
+                // The rotation the killed write began, done again: the policy keeps what it
+                // kept then (see `backups.rs`). A policy that keeps nothing still keeps this
+                // one: the write that took it out of the main file meant it to be `.bak`.
+                let retention = Retention {
+                    last: retention.last.max(1),
+                    ..*retention
+                };
+                let incoming = backups::written_at(held);
+                match backups::rotate(paths, &retention, incoming, &Faults::default()) {
                     Ok(rotation) => rotation.finish(),
                     Err(e) => return notify(&kept(e.to_string())),
                 }

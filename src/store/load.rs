@@ -11,6 +11,7 @@ use super::durable::OldMain;
 use super::format;
 use super::names::corrupt_path;
 use super::paths::Paths;
+use super::retention::Retention;
 use super::types::{Loaded, Source, Summary};
 use crate::error::{Error, NotLoaded, Result};
 use crate::state::migrate::migrate;
@@ -143,13 +144,10 @@ impl MainState {
     }
 
     /// What becomes of this main file when another replaces it: a clean one becomes `.bak`
-    /// (with `backup_depth` above 0), a corrupt one is moved aside (never deleted).
-    pub(crate) fn fate(&self, paths: &Paths, backup_depth: usize) -> OldMain {
+    /// (when the policy keeps any generation), a corrupt one is moved aside (never deleted).
+    pub(crate) fn fate(&self, paths: &Paths, retention: &Retention) -> OldMain {
         match self {
-            MainState::Clean if backup_depth > 0 => OldMain::Rotate {
-                depth: backup_depth,
-                vacate: None,
-            },
+            MainState::Clean if retention.keeps_any() => OldMain::Rotate(*retention),
             MainState::Corrupt(_) => OldMain::Quarantine(corrupt_path(paths, chrono::Utc::now())),
             _ => OldMain::Discard,
         }

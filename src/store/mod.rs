@@ -39,6 +39,7 @@ mod lock;
 mod names;
 mod notice;
 mod paths;
+mod retention;
 mod sys;
 mod types;
 
@@ -64,6 +65,7 @@ pub(crate) use bounded_io::{read_regular, unreadable, Unreadable};
 pub use faults::FaultPoint;
 pub use names::backup_suffix;
 pub use notice::Notice;
+pub use retention::{Kept, Retention};
 pub(crate) use sys::two_cpus;
 pub use types::{
     Generation, Loaded, Outcome, OwnFile, PreviousMain, Restored, Source, StoreOptions, Summary,
@@ -80,6 +82,8 @@ pub struct Store {
     /// A bad `MAMFAST_INJECT_FAULT`, reported by every operation.
     fault_env_error: Option<String>,
     network_checked: AtomicBool,
+    /// Hourly and daily backups kept besides the newest `backup_depth`.
+    periodic: (usize, usize),
 }
 
 impl fmt::Debug for Store {
@@ -106,6 +110,24 @@ impl Store {
             faults,
             fault_env_error,
             network_checked: AtomicBool::new(false),
+            periodic: (0, 0),
+        }
+    }
+
+    /// Keeps, besides the newest `backup_depth` generations, the newest generation of each of
+    /// the `hourly` newest hours and of the `daily` newest days that have one
+    /// (`state.backup_hourly`, `state.backup_daily`; see [`Retention`]). None by default.
+    pub fn with_periodic_backups(mut self, hourly: usize, daily: usize) -> Store {
+        self.periodic = (hourly, daily);
+        self
+    }
+
+    /// Which backup generations a write keeps.
+    pub fn retention(&self) -> Retention {
+        Retention {
+            last: self.options.backup_depth,
+            hourly: self.periodic.0,
+            daily: self.periodic.1,
         }
     }
 
@@ -300,7 +322,7 @@ impl Store {
         let _lock = self.lock_for_write()?;
         let paths = self.paths()?;
         self.check_network(&paths);
-        interrupted::settle(&paths, self.options.backup_depth, &*self.notify);
+        interrupted::settle(&paths, &self.retention(), &*self.notify);
         let found = load_chain(&paths, &self.path, parse)?;
         self.notify_problems(&found.loaded.state);
         let loaded = self.repair(&paths, found)?;
@@ -309,11 +331,10 @@ impl Store {
             Outcome::Unchanged(t) => t,
             Outcome::Changed(t) => {
                 // Only a file that loaded cleanly is worth a backup generation.
-                let old = match (&loaded.source, self.options.backup_depth) {
-                    (Source::Main, depth) if depth > 0 => OldMain::Rotate {
-                        depth,
-                        vacate: None,
-                    },
+                let old = match (&loaded.source, self.retention()) {
+                    (Source::Main, retention) if retention.keeps_any() => {
+                        OldMain::Rotate(retention)
+                    }
                     _ => OldMain::Discard,
                 };
                 durable::commit(&paths, &self.faults, old, None, &mut |w| {
@@ -327,9 +348,19 @@ impl Store {
     }
 
     /// The main file and every backup generation (at least `backup_depth` of them, plus any
-    /// older ones that exist), with what each holds. Read under a shared lock when one can be
-    /// had; never creates a file.
+    /// older ones that exist), with what each holds and why it is kept. Read under a shared
+    /// lock when one can be had; never creates a file.
     pub fn generations(&self) -> Vec<Generation> {
+        self.listing(false)
+    }
+
+    /// The states `restore` replaced (`.rejected-<UTC time>`), oldest first, as
+    /// [`Store::generations`] describes files.
+    pub fn rejected(&self) -> Vec<Generation> {
+        self.listing(true)
+    }
+
+    fn listing(&self, rejected: bool) -> Vec<Generation> {
         let _lock = self.open_lock(false).and_then(Result::ok).and_then(|file| {
             lock::acquire(
                 file,
@@ -341,7 +372,7 @@ impl Store {
             )
             .ok()
         });
-        let describe = |generation: Option<usize>, path: PathBuf| {
+        let describe = |generation: Option<usize>, path: PathBuf, kept: Option<Kept>| {
             let meta = fs::metadata(&path).ok();
             Generation {
                 generation,
@@ -350,16 +381,32 @@ impl Store {
                 modified: meta.as_ref().and_then(|m| m.modified().ok()),
                 summary: summarize(&path),
                 path,
+                kept,
+                rejected,
             }
         };
-        let mut out = vec![describe(None, self.path.clone())];
-        let Ok(paths) = Paths::resolve(&self.path) else {
+        let paths = Paths::resolve(&self.path);
+        if rejected {
+            let Ok(paths) = paths else {
+                return Vec::new();
+            };
+            return names::rejected_files(&paths)
+                .into_iter()
+                .map(|path| describe(None, path, None))
+                .collect();
+        }
+        let mut out = vec![describe(None, self.path.clone(), None)];
+        let Ok(paths) = paths else {
             return out;
         };
-        let existing = backups::existing(&paths);
-        let last = existing.last().map_or(0, |(g, _)| g + 1);
+        let mut judged = backups::reasons(&paths, &self.retention());
+        let last = judged.last().map_or(0, |(g, _, _)| g + 1);
         for generation in 0..self.options.backup_depth.max(last) {
-            out.push(describe(Some(generation), paths.backup(generation)));
+            let kept = judged
+                .iter_mut()
+                .find(|(g, _, _)| *g == generation)
+                .and_then(|(_, _, kept)| kept.take());
+            out.push(describe(Some(generation), paths.backup(generation), kept));
         }
         out
     }
@@ -369,21 +416,58 @@ impl Store {
     /// The backup must exist (else [`Error::Usage`], exit 2: the generation named on the
     /// command line is wrong) and be a valid state (else [`Error::Data`], exit 65, or
     /// [`Error::NewerVersion`]). Its bytes are written as they are. The current main file, if it
-    /// loads cleanly, becomes `.bak` through the normal rotation; if corrupt, it is moved to
-    /// `.corrupt-…`; if newer than this build, nothing is done ([`Error::NewerVersion`]).
-    /// In dry run, everything is checked and nothing changed.
+    /// loads cleanly, is the state the operator rejects: it is kept as `.rejected-<UTC time>`,
+    /// where automatic recovery never looks, and never deleted; if corrupt, it is moved to
+    /// `.corrupt-…`; if newer than this build, nothing is done ([`Error::NewerVersion`]). The
+    /// backup generations are left as they are. In dry run, everything is checked and nothing
+    /// changed.
     pub fn restore(&self, generation: usize) -> Result<Restored> {
-        self.check_env()?;
-        let missing = |path: &Path| {
+        self.restore_from(&|paths| paths.backup(generation), &|path| {
             Error::Usage(format!(
                 "backup generation {generation} does not exist: {} not found.\n\
                  Run `mamfast state backups` to see the generations there are.",
                 path.display()
             ))
+        })
+    }
+
+    /// Makes a rejected state (`name`: the file name of a `.rejected-<UTC time>` file beside
+    /// the state file, as [`Store::rejected`] lists them, or just `.rejected-<UTC time>`) the
+    /// main file again, as [`Store::restore`] does. The
+    /// rejected file stays; the main file it replaces is rejected in its turn.
+    pub fn restore_rejected(&self, name: &std::ffi::OsStr) -> Result<Restored> {
+        let not_rejected = |path: &Path| {
+            Error::Usage(format!(
+                "{} is not a rejected state of {}: run `mamfast state backups` to see the \
+                 rejected states there are (`.rejected-<time>`).",
+                path.display(),
+                self.path.display()
+            ))
         };
         let pre = self.paths()?;
+        // As `state backups` labels it: what it adds to the state file's name.
+        let name = if name.as_encoded_bytes().starts_with(b".rejected-") {
+            let mut full = pre.name.clone();
+            full.push(name);
+            full
+        } else {
+            name.to_os_string()
+        };
+        if !names::is_rejected(&name, &pre.name) {
+            return Err(not_rejected(&pre.dir.join(&name)));
+        }
+        self.restore_from(&|paths| paths.dir.join(&name), &not_rejected)
+    }
+
+    fn restore_from(
+        &self,
+        which: &dyn Fn(&Paths) -> PathBuf,
+        missing: &dyn Fn(&Path) -> Error,
+    ) -> Result<Restored> {
+        self.check_env()?;
+        let pre = self.paths()?;
         if !pre.dir.is_dir() {
-            return Err(missing(&pre.backup(generation)));
+            return Err(missing(&which(&pre)));
         }
         let _lock: Vec<Lock> = if self.options.dry_run {
             self.lock_for_read()?.into_iter().collect()
@@ -392,11 +476,11 @@ impl Store {
         };
         let paths = self.paths()?;
         // What a killed writer left is finished first: the generations are then the ones the
-        // operator chose among, and the slot vacated below holds what it is believed to hold.
+        // operator chose among.
         if !self.options.dry_run {
-            interrupted::settle(&paths, self.options.backup_depth, &*self.notify);
+            interrupted::settle(&paths, &self.retention(), &*self.notify);
         }
-        let chosen = paths.backup(generation);
+        let chosen = which(&paths);
         let (bytes, mode, summary) = match probe(&chosen, false, Parse::Full)? {
             Probe::Missing => return Err(missing(&chosen)),
             Probe::Invalid(reason) => {
@@ -423,32 +507,23 @@ impl Store {
             Ok(Probe::Missing) => MainState::Missing,
             Ok(Probe::Invalid(reason)) => MainState::Corrupt(reason),
             // Python reads it, though mamfast cannot use it (see `probe`): not corrupt, so it
-            // becomes a backup generation as a clean one does.
+            // is rejected as a clean one is.
             Err(Error::Data(_)) => MainState::Clean,
             Err(e) => return Err(e),
         };
-        let old = match main.fate(&paths, self.options.backup_depth) {
-            // The chosen generation becomes the main file: its slot is vacated rather than an
-            // older, distinct generation dropped.
-            OldMain::Rotate { depth, .. } => OldMain::Rotate {
-                depth,
-                vacate: Some(generation),
-            },
-            other => other,
-        };
-        let dropped = match &old {
-            OldMain::Rotate { depth, vacate } => backups::falling_out(&paths, *depth, *vacate),
-            _ => Vec::new(),
+        // The operator rejects the main file: kept, but out of recovery's way, whatever the
+        // policy (a `.bak` it became would be the first state recovery brings back).
+        let old = match main {
+            MainState::Clean => OldMain::Reject(names::rejected_path(&paths, chrono::Utc::now())),
+            _ => main.fate(&paths, &Retention::default()),
         };
         let restored = Restored {
             backup: chosen,
             summary,
-            dropped,
-            previous_main: match (&main, &old) {
-                (MainState::Missing, _) => PreviousMain::Missing,
-                (_, OldMain::Rotate { .. }) => PreviousMain::BecameBackup(paths.backup(0)),
-                (_, OldMain::Quarantine(to)) => PreviousMain::MovedAside(to.clone()),
-                _ => PreviousMain::Replaced,
+            previous_main: match &old {
+                OldMain::Reject(to) => PreviousMain::Rejected(to.clone()),
+                OldMain::Quarantine(to) => PreviousMain::MovedAside(to.clone()),
+                _ => PreviousMain::Missing,
             },
         };
         if self.options.dry_run {
@@ -575,7 +650,7 @@ impl Store {
     fn repair_exclusively(&self, parse: Parse) -> Result<Loaded> {
         let _lock = self.lock_for_write()?;
         let paths = self.paths()?;
-        interrupted::settle(&paths, self.options.backup_depth, &*self.notify);
+        interrupted::settle(&paths, &self.retention(), &*self.notify);
         let found = load_chain(&paths, &self.path, parse)?;
         self.repair(&paths, found)
     }
@@ -589,7 +664,7 @@ impl Store {
             return Ok(found.loaded);
         };
         // The backup's copy is no generation of its own: nothing rotates.
-        let old = found.main.fate(paths, 0);
+        let old = found.main.fate(paths, &Retention::default());
         let reason = found.main.reason().to_string();
         durable::commit(paths, &self.faults, old.clone(), Some(*mode), &mut |w| {
             w.write_all(bytes)

@@ -73,6 +73,41 @@ pub(crate) fn interrupted_path(paths: &Paths, now: DateTime<Utc>) -> PathBuf {
     aside_path(paths, "interrupted", now)
 }
 
+/// A fresh name to keep the main file a `restore` replaced, outside the generations recovery
+/// walks: `processed.json.rejected-20261126T101530Z`. Call under the exclusive lock.
+pub(crate) fn rejected_path(paths: &Paths, now: DateTime<Utc>) -> PathBuf {
+    aside_path(paths, REJECTED, now)
+}
+
+/// What a rejected file's name adds to the state file's, before its time.
+const REJECTED: &str = "rejected";
+
+/// Whether `file_name` is a rejected state of the state file `main_name` (see
+/// [`rejected_path`]).
+pub(crate) fn is_rejected(file_name: &OsStr, main_name: &OsStr) -> bool {
+    file_name
+        .as_bytes()
+        .strip_prefix(main_name.as_bytes())
+        .and_then(|rest| rest.strip_prefix(format!(".{REJECTED}-").as_bytes()))
+        .is_some_and(|time| !time.is_empty())
+}
+
+/// Every rejected state beside the state file (see [`rejected_path`]), in name order, which
+/// is the order of their times.
+pub(crate) fn rejected_files(paths: &Paths) -> Vec<PathBuf> {
+    let Ok(entries) = fs::read_dir(&paths.dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<PathBuf> = entries
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| !t.is_dir()))
+        .filter(|e| is_rejected(&e.file_name(), &paths.name))
+        .map(|e| e.path())
+        .collect();
+    found.sort();
+    found
+}
+
 /// `<name>.<what>-<UTC time>`, with `-2`, `-3`, … added if that name is taken.
 fn aside_path(paths: &Paths, what: &str, now: DateTime<Utc>) -> PathBuf {
     let mut base = paths.name.clone();
@@ -105,17 +140,20 @@ pub(crate) enum Dest {
     Bak,
     /// A `.corrupt-<UTC time>` name.
     Corrupt,
+    /// A `.rejected-<UTC time>` name (the main file `restore` replaced).
+    Rejected,
     /// Nowhere: it is removed.
     Gone,
 }
 
 impl Dest {
-    const ALL: [Dest; 3] = [Dest::Bak, Dest::Corrupt, Dest::Gone];
+    const ALL: [Dest; 4] = [Dest::Bak, Dest::Corrupt, Dest::Rejected, Dest::Gone];
 
     fn tag(self) -> &'static str {
         match self {
             Dest::Bak => "bak",
             Dest::Corrupt => "corrupt",
+            Dest::Rejected => "rejected",
             Dest::Gone => "gone",
         }
     }
@@ -230,6 +268,18 @@ mod tests {
         fs::write(&first, "x").unwrap();
         let second = corrupt_path(&paths, now);
         assert!(second.ends_with("processed.json.corrupt-20261126T101530Z-2"));
+        let rejected = rejected_path(&paths, now);
+        assert!(rejected.ends_with("processed.json.rejected-20261126T101530Z"));
+        let main = OsStr::new("processed.json");
+        assert!(is_rejected(rejected.file_name().unwrap(), main));
+        for other in [
+            "processed.json.rejected-",
+            "processed.json.corrupt-20261126T101530Z",
+            "processed.json.bak",
+            "other.json.rejected-20261126T101530Z",
+        ] {
+            assert!(!is_rejected(OsStr::new(other), main), "{other}");
+        }
     }
 
     #[test]
@@ -243,6 +293,11 @@ mod tests {
         assert_eq!(
             temp_owner(&held, main).and_then(|o| o.held),
             Some((77, Dest::Corrupt))
+        );
+        let rejected = held_name(main, 78, Dest::Rejected);
+        assert_eq!(
+            temp_owner(&rejected, main).and_then(|o| o.held),
+            Some((78, Dest::Rejected))
         );
         assert!(looks_like_temp(&held, main) && looks_like_temp(&name, main));
         for other in [

@@ -5,14 +5,15 @@
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
+use super::retention::Kept;
 use crate::error::NotLoaded;
 use crate::state::State;
 
 /// How a [`Store`](super::Store) behaves (from `state.backup_depth`, `state.lock_timeout`,
-/// `--dry-run`).
+/// `--dry-run`; the hourly and daily backups are [`Store::with_periodic_backups`](super::Store::with_periodic_backups)'s).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreOptions {
-    /// Backup generations kept: `.bak`, `.bak.1` … `.bak.(N-1)`. 0 keeps none.
+    /// The newest N backup generations are kept (keep-last); 0 keeps none of them.
     pub backup_depth: usize,
     /// How long to wait for another process's lock before giving up (exit 75).
     pub lock_timeout: Duration,
@@ -71,6 +72,12 @@ pub struct Generation {
     pub modified: Option<SystemTime>,
     /// What it holds, or why it cannot be used (missing, the parse error, a newer version).
     pub summary: std::result::Result<Summary, NotLoaded>,
+    /// Why the retention policy keeps this backup; `None` for the main file, a missing
+    /// generation, a rejected file, and a backup the next write drops.
+    pub kept: Option<Kept>,
+    /// A state a `restore` replaced (`processed.json.rejected-<UTC time>`): kept, never used by
+    /// automatic recovery; `generation` is `None`.
+    pub rejected: bool,
 }
 
 /// The counts of a valid state file.
@@ -111,10 +118,6 @@ pub struct Restored {
     pub summary: Summary,
     /// What became of the main file it replaced.
     pub previous_main: PreviousMain,
-    /// The backup generations that fell out of the kept ones (`state.backup_depth`) to make
-    /// room for the previous main file, by their names before the restore. The restored
-    /// generation itself leaves its slot, so this is empty unless it was beyond the depth.
-    pub dropped: Vec<PathBuf>,
 }
 
 /// The fate of the main file a restore replaced.
@@ -122,10 +125,10 @@ pub struct Restored {
 pub enum PreviousMain {
     /// There was none.
     Missing,
-    /// It was valid and is now the newest backup, at this path.
-    BecameBackup(PathBuf),
-    /// It was valid, but `backup_depth` is 0: it is gone.
-    Replaced,
+    /// It was valid: the operator rejected it, and it is kept at this path
+    /// (`.rejected-<UTC time>`), outside the generations automatic recovery walks, never
+    /// deleted. The backup generations are left as they were.
+    Rejected(PathBuf),
     /// It was corrupt and was moved aside, to this path (never deleted).
     MovedAside(PathBuf),
 }

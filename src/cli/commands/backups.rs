@@ -23,12 +23,37 @@ pub fn label(generation: Option<usize>) -> String {
     }
 }
 
+/// The name a file of the listing goes by on the command line: a generation's [`label`], or
+/// for a rejected state what its name adds to the state file's (`.rejected-<UTC time>`).
+fn name_of(g: &Generation) -> String {
+    if !g.rejected {
+        return label(g.generation);
+    }
+    let name = g.path.file_name().unwrap_or_default().to_string_lossy();
+    match name.find(".rejected-") {
+        Some(at) => name[at..].to_string(),
+        None => name.into_owned(),
+    }
+}
+
+/// Why the file is there: the retention rule that keeps a backup, or what it is.
+fn reason(g: &Generation) -> String {
+    match (&g.kept, g.generation) {
+        _ if g.rejected => "rejected by restore: never used by recovery".into(),
+        (Some(kept), _) => kept.to_string(),
+        (None, Some(_)) if g.exists => "not kept: the next write drops it".into(),
+        _ => "-".into(),
+    }
+}
+
 #[derive(Serialize)]
 struct GenerationJson {
     error: Option<String>,
     exists: bool,
     failed: Option<usize>,
     generation: String,
+    /// Why it is kept (`last 3`, `daily 2026-11-28`, …), `rejected`, or null.
+    kept: Option<String>,
     modified: Option<String>,
     path: String,
     processed: Option<usize>,
@@ -39,7 +64,8 @@ struct GenerationJson {
 
 pub fn run(ctx: &Ctx, args: BackupsArgs) -> Result<i32> {
     let store = ctx.store();
-    let generations = store.generations();
+    let mut generations = store.generations();
+    generations.extend(store.rejected());
     if args.json {
         let docs: Vec<GenerationJson> = generations.iter().map(to_json).collect();
         ctx.console.json(&docs)?;
@@ -61,12 +87,12 @@ pub fn run(ctx: &Ctx, args: BackupsArgs) -> Result<i32> {
                     s.failed.to_string(),
                 ),
                 (Err(why), true) => {
-                    reasons.push(format!("{}: {why}\n", label(g.generation)));
+                    reasons.push(format!("{}: {why}\n", name_of(g)));
                     ("invalid", "-".into(), "-".into(), "-".into())
                 }
             };
             vec![
-                label(g.generation),
+                name_of(g),
                 version,
                 processed,
                 failed,
@@ -77,6 +103,7 @@ pub fn run(ctx: &Ctx, args: BackupsArgs) -> Result<i32> {
                         .to_string()
                 }),
                 status.to_string(),
+                reason(g),
             ]
         })
         .collect();
@@ -89,6 +116,7 @@ pub fn run(ctx: &Ctx, args: BackupsArgs) -> Result<i32> {
             "BYTES",
             "MODIFIED",
             "STATUS",
+            "KEPT BECAUSE",
         ],
         rows,
     )?;
@@ -109,7 +137,12 @@ fn to_json(g: &Generation) -> GenerationJson {
             .filter(|_| g.exists),
         exists: g.exists,
         failed: summary.map(|s| s.failed),
-        generation: label(g.generation),
+        generation: name_of(g),
+        kept: match &g.kept {
+            _ if g.rejected => Some("rejected".into()),
+            Some(kept) => Some(kept.to_string()),
+            None => None,
+        },
         modified: g
             .modified
             .map(|m| DateTime::<Local>::from(m).fixed_offset().to_rfc3339()),

@@ -1,16 +1,19 @@
-//! `mamfast state restore <GENERATION>`: make a backup the main file; the current main
-//! becomes the newest backup (or, if corrupt, is moved aside).
+//! `mamfast state restore <GENERATION>`: make a backup (or a rejected state) the main file;
+//! the current main is kept aside as rejected (or, if corrupt, moved aside as corrupt).
 
 use clap::Args;
 
-use super::backups::label;
+use std::ffi::OsStr;
+use std::path::Path;
+
 use crate::cli::Ctx;
 use mamfast::error::{Error, Result};
 use mamfast::store::PreviousMain;
 
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
-    /// The backup to restore: .bak (or bak, 0), .bak.1 (or bak.1, 1), … as `state backups` lists
+    /// The backup to restore: .bak (or bak, 0), .bak.1 (or bak.1, 1), …, or a rejected state's
+    /// file (processed.json.rejected-<time>), as `state backups` lists them
     pub generation: String,
 }
 
@@ -31,13 +34,22 @@ pub fn parse_generation(text: &str) -> Option<usize> {
 }
 
 pub fn run(ctx: &Ctx, args: RestoreArgs) -> Result<i32> {
-    let generation = parse_generation(&args.generation).ok_or_else(|| {
-        Error::Usage(format!(
-            "invalid generation {:?}: expected .bak, .bak.1, … (see `mamfast state backups`)",
-            args.generation
-        ))
-    })?;
-    let restored = ctx.store().restore(generation)?;
+    let store = ctx.store();
+    // A rejected state is named by its file name (or a path ending in it), as `state backups`
+    // lists it.
+    let restored = match rejected_name(&args.generation) {
+        Some(name) => store.restore_rejected(name)?,
+        None => {
+            let generation = parse_generation(&args.generation).ok_or_else(|| {
+                Error::Usage(format!(
+                    "invalid generation {:?}: expected .bak, .bak.1, … or a \
+                     .rejected-<time> file (see `mamfast state backups`)",
+                    args.generation
+                ))
+            })?;
+            store.restore(generation)?
+        }
+    };
     let summary = restored.summary;
     let holds = format!(
         " ({} processed, {} failed)",
@@ -45,28 +57,14 @@ pub fn run(ctx: &Ctx, args: RestoreArgs) -> Result<i32> {
     );
     let previous = match &restored.previous_main {
         PreviousMain::Missing | PreviousMain::MovedAside(_) => String::new(),
-        PreviousMain::Replaced => {
-            "; the previous main file is replaced (state.backup_depth is 0: no backups are kept)"
-                .into()
-        }
-        PreviousMain::BecameBackup(_) => {
-            format!("; the previous main file becomes {}", label(Some(0)))
-        }
+        PreviousMain::Rejected(path) => format!(
+            "; the previous main file is kept as {} (rejected: automatic recovery never uses it; \
+             `mamfast state restore` it to bring it back)",
+            path.display()
+        ),
     };
-    // Said, so that no distinct generation disappears without a word.
-    let dropped: String = restored
-        .dropped
-        .iter()
-        .map(|path| {
-            format!(
-                "; {} falls out of the kept generations (state.backup_depth is {})",
-                path.display(),
-                ctx.store().options().backup_depth
-            )
-        })
-        .collect();
     let text = format!(
-        "{} {}{holds} as {}{previous}{dropped}",
+        "{} {}{holds} as {}{previous}",
         ctx.did("restore", "restored"),
         restored.backup.display(),
         ctx.settings.state_file.display(),
@@ -77,6 +75,13 @@ pub fn run(ctx: &Ctx, args: RestoreArgs) -> Result<i32> {
         ctx.console.success(text);
     }
     Ok(0)
+}
+
+/// The file name of a rejected state named by `text` (`processed.json.rejected-…`, or a path
+/// ending in one); `None` for a generation.
+fn rejected_name(text: &str) -> Option<&OsStr> {
+    let name = Path::new(text).file_name()?;
+    name.to_str()?.contains(".rejected-").then_some(name)
 }
 
 #[cfg(test)]

@@ -56,7 +56,9 @@ pub fn run(ctx: &Ctx, args: VerifyArgs) -> Result<i32> {
         dry_run: true,
         ..ctx.settings.store_options()
     };
-    let store = Store::new(ctx.settings.state_file.clone(), options).with_notices(|_| {});
+    let store = Store::new(ctx.settings.state_file.clone(), options)
+        .with_periodic_backups(ctx.settings.backup_hourly, ctx.settings.backup_daily)
+        .with_notices(|_| {});
     let mut problems = Vec::new();
     for g in store.generations() {
         if let (true, Err(why)) = (g.exists, &g.summary) {
