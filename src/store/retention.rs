@@ -53,6 +53,17 @@ pub enum Kept {
     Daily(String),
 }
 
+impl Kept {
+    /// The rule alone (`last 3`, `hourly`, `daily`), for where the time is shown beside it.
+    pub fn rule(&self) -> String {
+        match self {
+            Kept::Last(n) => format!("last {n}"),
+            Kept::Hourly(_) => "hourly".into(),
+            Kept::Daily(_) => "daily".into(),
+        }
+    }
+}
+
 impl fmt::Display for Kept {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -1,4 +1,5 @@
-//! `mamfast state backups`: the main file and every backup generation, each checked.
+//! `mamfast state backups`: the main file, every backup generation and every rejected state,
+//! each checked, with why the retention policy keeps it.
 
 use chrono::{DateTime, Local};
 use clap::Args;
@@ -36,16 +37,6 @@ fn name_of(g: &Generation) -> String {
     }
 }
 
-/// Why the file is there: the retention rule that keeps a backup, or what it is.
-fn reason(g: &Generation) -> String {
-    match (&g.kept, g.generation) {
-        _ if g.rejected => "rejected by restore: never used by recovery".into(),
-        (Some(kept), _) => kept.to_string(),
-        (None, Some(_)) if g.exists => "not kept: the next write drops it".into(),
-        _ => "-".into(),
-    }
-}
-
 #[derive(Serialize)]
 struct GenerationJson {
     error: Option<String>,
@@ -64,10 +55,10 @@ struct GenerationJson {
 
 pub fn run(ctx: &Ctx, args: BackupsArgs) -> Result<i32> {
     let store = ctx.store();
-    let mut generations = store.generations();
-    generations.extend(store.rejected());
+    let generations = store.generations();
+    let rejected = store.rejected();
     if args.json {
-        let docs: Vec<GenerationJson> = generations.iter().map(to_json).collect();
+        let docs: Vec<GenerationJson> = generations.iter().chain(&rejected).map(to_json).collect();
         ctx.console.json(&docs)?;
         return Ok(0);
     }
@@ -78,52 +69,75 @@ pub fn run(ctx: &Ctx, args: BackupsArgs) -> Result<i32> {
     let rows: Vec<Vec<String>> = generations
         .iter()
         .map(|g| {
-            let (status, version, processed, failed) = match (&g.summary, g.exists) {
-                (_, false) => ("missing", "-".into(), "-".into(), "-".into()),
-                (Ok(s), true) => (
-                    "ok",
-                    s.version.to_string(),
-                    s.processed.to_string(),
-                    s.failed.to_string(),
-                ),
-                (Err(why), true) => {
-                    reasons.push(format!("{}: {why}\n", name_of(g)));
-                    ("invalid", "-".into(), "-".into(), "-".into())
-                }
-            };
-            vec![
-                name_of(g),
-                version,
-                processed,
-                failed,
-                g.size.map_or("-".into(), |s| s.to_string()),
-                g.modified.map_or("-".into(), |m| {
-                    DateTime::<Local>::from(m)
-                        .format("%Y-%m-%d %H:%M:%S")
-                        .to_string()
-                }),
-                status.to_string(),
-                reason(g),
-            ]
+            let mut row = describe(g, &mut reasons);
+            // The hour or day a periodic rule keeps it for is its MODIFIED time's.
+            row.push(match (&g.kept, g.generation) {
+                (Some(kept), _) => kept.rule(),
+                (None, Some(_)) if g.exists => "not kept".into(),
+                _ => "-".into(),
+            });
+            row
         })
         .collect();
-    ctx.console.table(
-        &[
-            "GENERATION",
-            "VERSION",
-            "PROCESSED",
-            "FAILED",
-            "BYTES",
-            "MODIFIED",
-            "STATUS",
-            "KEPT BECAUSE",
-        ],
-        rows,
-    )?;
+    let columns = [
+        "GENERATION",
+        "VERSION",
+        "PROCESSED",
+        "FAILED",
+        "BYTES",
+        "MODIFIED",
+        "STATUS",
+    ];
+    let mut header = columns.to_vec();
+    header.push("KEPT");
+    ctx.console.table(&header, rows)?;
+    if !rejected.is_empty() {
+        // Apart, as their names are long, and they are no generation: recovery never
+        // walks them, `state restore NAME` brings one back.
+        ctx.console.data(
+            "\nRejected by `state restore` (kept, never used by automatic recovery; \
+             `mamfast state restore NAME` brings one back):\n",
+        )?;
+        let rows: Vec<Vec<String>> = rejected.iter().map(|g| describe(g, &mut reasons)).collect();
+        let mut header = columns.to_vec();
+        header[0] = "NAME";
+        ctx.console.table(&header, rows)?;
+    }
     if !reasons.is_empty() {
         ctx.console.data(format!("\n{}", reasons.concat()))?;
     }
     Ok(0)
+}
+
+/// A row of the table: name, version, counts, size, time and status; why it is invalid is
+/// added to `reasons`.
+fn describe(g: &Generation, reasons: &mut Vec<String>) -> Vec<String> {
+    let (status, version, processed, failed) = match (&g.summary, g.exists) {
+        (_, false) => ("missing", "-".into(), "-".into(), "-".into()),
+        (Ok(s), true) => (
+            "ok",
+            s.version.to_string(),
+            s.processed.to_string(),
+            s.failed.to_string(),
+        ),
+        (Err(why), true) => {
+            reasons.push(format!("{}: {why}\n", name_of(g)));
+            ("invalid", "-".into(), "-".into(), "-".into())
+        }
+    };
+    vec![
+        name_of(g),
+        version,
+        processed,
+        failed,
+        g.size.map_or("-".into(), |s| s.to_string()),
+        g.modified.map_or("-".into(), |m| {
+            DateTime::<Local>::from(m)
+                .format("%Y-%m-%d %H:%M:%S")
+                .to_string()
+        }),
+        status.to_string(),
+    ]
 }
 
 fn to_json(g: &Generation) -> GenerationJson {
