@@ -6,7 +6,8 @@
 //! Each case with a `.in/` directory runs in a sandboxed copy of it (`.out/` holds the files
 //! expected afterwards). Besides `mamfast`, a case may run the helpers of `cmd-tests/bin/`
 //! registered below: `hold-lock` (runs mamfast while the lock is held), `list-files` and
-//! `checksum` (SHA-256 of files, for bytes that trycmd would compare loosely).
+//! `checksum` (SHA-256 of files, for bytes that trycmd would compare loosely), `set-mtime`
+//! (`touch -d`: when a backup generation counts as written).
 //!
 //! A test binary of its own, apart from `tests/integration/`: it removes variables from its
 //! own process environment, which would race with every other test of a shared binary.
@@ -23,7 +24,8 @@ fn cli_transcripts() {
     let path = format!("{}:/usr/bin:/bin", plugins.display());
     // Helpers a case may run besides mamfast (trycmd silently skips a command it cannot
     // resolve, so each one is registered by path).
-    let helpers = ["checksum", "hold-lock", "list-files"].map(|name| (name, plugins.join(name)));
+    let helpers =
+        ["checksum", "hold-lock", "list-files", "set-mtime"].map(|name| (name, plugins.join(name)));
     trycmd::TestCases::new()
         .register_bins(helpers)
         .env("CMD_TESTS_MAMFAST", env!("CARGO_BIN_EXE_mamfast"))

@@ -93,6 +93,8 @@ const FULL_FILE: &str = r#"
 [state]
 file = "/srv/state/processed.json"
 backup_depth = 5
+backup_hourly = 2
+backup_daily = 9
 lock_timeout = "1m"
 failed_ttl = "30d"
 
@@ -168,7 +170,7 @@ fn origins_name_the_default_the_file_the_variable_and_the_flag() {
 
     let file = sb.file("etc/mamfast.toml", FULL_FILE);
     let s = sb.load_ok(&with_config(&file));
-    for key in &KEYS[..5] {
+    for key in &KEYS[..KEYS.len() - 1] {
         assert_eq!(s.origin(key), Origin::File(file.clone()), "{key}");
     }
     assert_eq!(s.origin("dry_run"), Origin::Default);
@@ -176,6 +178,8 @@ fn origins_name_the_default_the_file_the_variable_and_the_flag() {
     let vars = [
         ("MAMFAST_STATE_FILE", "state.file", "/e.json"),
         ("MAMFAST_BACKUP_DEPTH", "state.backup_depth", "1"),
+        ("MAMFAST_BACKUP_HOURLY", "state.backup_hourly", "4"),
+        ("MAMFAST_BACKUP_DAILY", "state.backup_daily", "0"),
         ("MAMFAST_LOCK_TIMEOUT", "state.lock_timeout", "1s"),
         ("MAMFAST_FAILED_TTL", "state.failed_ttl", "1d"),
         ("MAMFAST_PLUGIN_DIRS", "plugins.dirs", "/p"),
@@ -222,6 +226,8 @@ fn rows_give_json_values() {
                 serde_json::json!(format!("{home}/.local/state/mamfast/processed.json"))
             ),
             ("state.backup_depth", serde_json::json!(3)),
+            ("state.backup_hourly", serde_json::json!(0)),
+            ("state.backup_daily", serde_json::json!(7)),
             ("state.lock_timeout", serde_json::json!("30s")),
             ("state.failed_ttl", serde_json::Value::Null),
             (
@@ -358,7 +364,7 @@ fn mamfast_config_empty_means_no_file_and_is_never_a_key() {
         .set("MAMFAST_MY_PLUGIN_TOKEN", "x");
     let s = sb.load_ok(&Overrides::default());
     assert_eq!(s.config_files, [file]);
-    assert_eq!(s.rows().len(), 6);
+    assert_eq!(s.rows().len(), 8);
 }
 
 #[test]
@@ -400,7 +406,7 @@ fn unknown_keys_are_errors_naming_the_key_the_file_and_the_known_keys() {
     );
     assert!(
         text.contains(
-            "known keys: state.file, state.backup_depth, state.lock_timeout, state.failed_ttl, plugins.dirs"
+            "known keys: state.file, state.backup_depth, state.backup_hourly, state.backup_daily, state.lock_timeout, state.failed_ttl, plugins.dirs"
         ),
         "{text}"
     );
@@ -654,6 +660,8 @@ fn plugin_env_has_the_contract_shape() {
             "MAMFAST_STATE_FILE",
             "MAMFAST_CONFIG",
             "MAMFAST_BACKUP_DEPTH",
+            "MAMFAST_BACKUP_HOURLY",
+            "MAMFAST_BACKUP_DAILY",
             "MAMFAST_LOCK_TIMEOUT",
             "MAMFAST_FAILED_TTL",
             "MAMFAST_DRY_RUN",
@@ -664,6 +672,8 @@ fn plugin_env_has_the_contract_shape() {
     assert_eq!(get("MAMFAST_STATE_FILE"), "/s/p.json");
     assert_eq!(get("MAMFAST_CONFIG"), file.display().to_string());
     assert_eq!(get("MAMFAST_BACKUP_DEPTH"), "3");
+    assert_eq!(get("MAMFAST_BACKUP_HOURLY"), "0");
+    assert_eq!(get("MAMFAST_BACKUP_DAILY"), "7");
     assert_eq!(get("MAMFAST_LOCK_TIMEOUT"), "30s");
     assert_eq!(get("MAMFAST_FAILED_TTL"), "");
     assert_eq!(get("MAMFAST_DRY_RUN"), "0");
@@ -688,7 +698,7 @@ fn the_example_parses_to_exactly_the_defaults() {
 #[test]
 fn the_example_documents_every_key_and_its_commented_lines_are_valid() {
     let text = std::fs::read_to_string(example()).unwrap();
-    for key in &KEYS[..5] {
+    for key in &KEYS[..KEYS.len() - 1] {
         let leaf = key.rsplit('.').next().unwrap();
         let line = text
             .lines()

@@ -262,16 +262,17 @@ fn restore_makes_a_backup_the_main_file() {
     let restored = store.restore(1).unwrap();
     assert_eq!(fs::read(&path).unwrap(), chosen);
     assert_eq!(restored.backup, store.backup_path(1));
-    assert_eq!(
-        restored.previous_main,
-        mamfast::PreviousMain::BecameBackup(store.backup_path(0))
-    );
-    // The main file that was replaced is the newest backup; the rest shifted, and the
-    // restored generation left its slot instead of the oldest one falling out.
-    assert_eq!(generation_of_file(&store.backup_path(0)), Some(4));
-    assert_eq!(generation_of_file(&store.backup_path(1)), Some(3));
+    // The main file that was replaced is rejected: kept aside, out of the generations, which
+    // stay as they were.
+    let mamfast::PreviousMain::Rejected(aside) = &restored.previous_main else {
+        panic!("{:?}", restored.previous_main)
+    };
+    assert_eq!(generation_of_file(aside), Some(4));
+    assert!(aside.to_string_lossy().contains("processed.json.rejected-"));
+    assert_eq!(generation_of_file(&store.backup_path(0)), Some(3));
+    assert_eq!(generation_of_file(&store.backup_path(1)), Some(2));
     assert_eq!(generation_of_file(&store.backup_path(2)), Some(1));
-    assert!(restored.dropped.is_empty());
+    assert_eq!(store.rejected().len(), 1);
     assert_no_shared_inode(&store);
     assert_eq!(store.read_loaded().unwrap().source, Source::Main);
 }

@@ -2,7 +2,7 @@
 //! "never loses the state", one module per group. Every test here failed on the code before
 //! its fix; RELIABILITY.md names them beside the guarantee each one checks.
 
-mod durable;
+pub(crate) mod durable;
 mod fields;
 mod lock;
 mod parse;
