@@ -20,7 +20,7 @@ pub fn settings() -> Result<Settings> {
 }
 
 /// The state file's store, configured exactly as the built-in commands configure theirs
-/// (backup depth, lock timeout, dry run): [`Settings::store`].
+/// (backup retention, lock timeout, dry run): [`Settings::store`].
 pub fn store() -> Result<Store> {
     Ok(settings()?.store())
 }

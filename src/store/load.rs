@@ -56,7 +56,7 @@ pub(crate) fn probe(path: &Path, is_main: bool, parse: Parse) -> Result<Probe> {
                     "{}: {e}; mamfast does not read it. It may still be a state the Python tool \
                      reads, so it is neither moved aside nor replaced: nothing was changed.\n\
                      Shrink it, or run `mamfast state restore 0` to go back to the newest \
-                     backup (this file is then kept as the newest backup).",
+                     backup (this file is then kept aside as `.rejected-<time>`).",
                     path.display()
                 )));
             }

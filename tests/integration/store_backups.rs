@@ -75,7 +75,7 @@ fn depth_0_creates_no_backup_and_leaves_existing_ones_alone() {
 }
 
 #[test]
-fn generations_beyond_the_depth_are_left_alone() {
+fn generations_the_policy_no_longer_keeps_go_at_the_next_write() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("processed.json");
     let (deep, _) = store_with(&path, options(5));
@@ -86,9 +86,8 @@ fn generations_beyond_the_depth_are_left_alone() {
     write_generation(&shallow, 7).unwrap();
     assert_eq!(generation_of_file(&shallow.backup_path(0)), Some(6));
     assert_eq!(generation_of_file(&shallow.backup_path(1)), Some(5));
-    // .bak.2 … .bak.4 were beyond the new depth: untouched.
-    assert_eq!(generation_of_file(&shallow.backup_path(2)), Some(3));
-    assert_eq!(generation_of_file(&shallow.backup_path(4)), Some(1));
+    // The disk is bounded by the policy in effect: the older ones are gone.
+    assert_eq!(shallow.generations().iter().filter(|g| g.exists).count(), 3);
 }
 
 #[test]

@@ -252,12 +252,18 @@ fn a_file_python_reads_but_mamfast_cannot_use_is_exit_65_saying_what_to_fix_and_
 }
 
 #[test]
-fn restore_replaces_a_file_python_reads_but_mamfast_cannot_use_keeping_it_as_bak() {
+fn restore_replaces_a_file_python_reads_but_mamfast_cannot_use_keeping_it_as_rejected() {
     let unusable = edited("\"version\": 2", "\"version\": \"2\"");
     let (dir, path) = state_dir(&unusable, true);
     mamfast_run(&path, ["state", "restore", ".bak"]).expect_code(0, "restore");
     assert!(fs::read(&path).unwrap() == fixture("pipeline-written.json"));
-    assert!(fs::read(dir.path().join("processed.json.bak")).unwrap() == unusable);
+    // Kept aside as rejected (not as `.bak`, where recovery would bring it back).
+    let rejected: Vec<_> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains("processed.json.rejected-"))
+        .collect();
+    assert!(rejected.len() == 1 && fs::read(&rejected[0]).unwrap() == unusable);
     assert!(crate::support::corrupt_files(dir.path()).is_empty());
 }
 

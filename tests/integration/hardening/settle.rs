@@ -272,8 +272,16 @@ fn a_huge_state_file_python_reads_is_refused_not_rolled_back() {
     let out = session(dir.path(), "$M state restore 0 --state-file p.json");
     assert!(out.status.success(), "{out:?}");
     assert_eq!(generation(dir.path(), "p.json"), ids(&["OLD"]));
-    assert_eq!(
-        fs::metadata(dir.path().join("p.json.bak")).unwrap().len(),
-        size
-    );
+    // Kept aside as rejected, where recovery never takes it from.
+    let rejected: Vec<u64> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("p.json.rejected-")
+        })
+        .map(|e| e.metadata().unwrap().len())
+        .collect();
+    assert_eq!(rejected, [size]);
 }
