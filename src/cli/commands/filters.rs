@@ -210,4 +210,44 @@ mod tests {
             "{err}"
         );
     }
+
+    #[test]
+    fn each_kind_takes_its_own_filters_and_the_shared_ones() {
+        let no_clock = || Err(Error::Config("the clock was read".into()));
+        let common = CommonFilters {
+            grep: Some("dune".into()),
+            ..CommonFilters::default()
+        };
+        let failed = FailedFilters {
+            error_type: Some("AudnexError".into()),
+        };
+        let filter = failed_filter(&failed, &common, no_clock).unwrap();
+        assert_eq!(filter.option_names(), ["--error-type", "--grep"]);
+        let processed = ProcessedFilters {
+            status: vec![Status::Staged],
+            ..ProcessedFilters::default()
+        };
+        let filter = processed_filter(&processed, &common, no_clock).unwrap();
+        assert_eq!(filter.option_names(), ["--status", "--grep"]);
+        assert_eq!(filter.statuses, [Status::Staged]);
+    }
+
+    #[test]
+    fn the_clock_is_read_only_for_an_age() {
+        let now = DateTime::parse_from_rfc3339("2026-11-26T10:00:00+00:00").unwrap();
+        let aged = CommonFilters {
+            newer_than: Some(Duration::from_secs(3600)),
+            ..CommonFilters::default()
+        };
+        let filter = failed_filter(&FailedFilters::default(), &aged, || Ok(now)).unwrap();
+        assert_eq!(
+            filter.since,
+            Some(DateTime::parse_from_rfc3339("2026-11-26T09:00:00+00:00").unwrap())
+        );
+        let broken = || Err(Error::Config("MAMFAST_NOW is bad".into()));
+        assert!(failed_filter(&FailedFilters::default(), &aged, broken).is_err());
+        let filter =
+            failed_filter(&FailedFilters::default(), &CommonFilters::default(), broken).unwrap();
+        assert!(filter.is_empty());
+    }
 }
