@@ -325,3 +325,27 @@ fn the_selection_is_made_under_the_lock_on_the_state_as_it_is_then() {
         serde_json::from_slice(&fs::read(dir.path().join("processed.json.bak")).unwrap()).unwrap();
     assert_eq!(bak, changed);
 }
+
+#[test]
+fn selected_ids_and_titles_are_escaped_in_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = write_state(
+        &dir.path().join("processed.json"),
+        &json!({
+            "version": 2,
+            "failed": {
+                "a\u{1b}[31mb": failed("X", "2026-11-01T10:00:00+00:00", "t\u{1b}]0;x\u{7}"),
+                "F2": failed("Y", "2026-11-01T10:00:00+00:00", "other"),
+            },
+            "processed": {},
+        }),
+    );
+    let out = mamfast_run(&state, ["state", "retry", "--error-type", "X"]);
+    out.expect_code(0, "retry an ID with a control character");
+    assert!(!out.stderr.contains('\u{1b}'), "{out:#?}");
+    assert!(
+        out.stderr.contains("Retried 1 of 2 entries in failed"),
+        "{out:#?}"
+    );
+    assert_eq!(keys(&state, "failed"), ["F2"]);
+}
