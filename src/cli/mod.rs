@@ -90,15 +90,36 @@ pub struct StateArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum StateCommand {
-    /// Counts and the most recent entries of each kind
+    /// Counts and the most recent entries of each kind, or those the filters select
+    ///
+    /// Without options: the counts of processed and failed entries and the 20 most recent of
+    /// each. Filters (all given must match) narrow what is listed; --limit says how many to
+    /// show, --counts counts what matches instead (processed by status, failed by error
+    /// type), --json prints the Python tool's JSON shape.
     List(commands::list::ListArgs),
     /// One entry, processed and failed
     Show(commands::show::ShowArgs),
     /// Remove stale processed entries and expired failed ones
     Prune(commands::prune::PruneArgs),
-    /// Remove a release from failed so it is tried again
+    /// Remove releases from failed so they are tried again: by ID, by filters, or --all
+    ///
+    /// Give the IDs to retry, or filters that select failed entries (--error-type, --grep,
+    /// --older-than, --newer-than; all given must match), not both. Filters that would select
+    /// every failed entry need --all; --all alone selects every one. The whole command is one
+    /// lock, one durable write and one backup generation, and the filters are evaluated under
+    /// that lock. Each entry removed gets a line, then a summary counts them; nothing matching
+    /// is exit 0 and writes nothing. With --dry-run it lists what it would remove and changes
+    /// nothing.
     Retry(commands::retry::RetryArgs),
-    /// Remove a release from processed, checkpoints included
+    /// Remove releases from processed, checkpoints included: by ID, by filters, or --all
+    ///
+    /// Give the IDs to clear, or filters that select processed entries (--status, --stage,
+    /// --infohash, --grep, --older-than, --newer-than; all given must match), not both.
+    /// Filters that would select every processed entry need --all; --all alone selects every
+    /// one. The whole command is one lock, one durable write and one backup generation, and
+    /// the filters are evaluated under that lock. Each entry removed gets a line, then a
+    /// summary counts them; nothing matching is exit 0 and writes nothing. With --dry-run it
+    /// lists what it would remove and changes nothing.
     Clear(commands::clear::ClearArgs),
     /// Write the whole state in its file format
     Export(commands::export::ExportArgs),

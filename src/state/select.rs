@@ -11,6 +11,7 @@ use chrono::{DateTime, FixedOffset};
 use super::model::{FailedEntry, ProcessedEntry, Stage};
 use super::status::Status;
 use super::time::parse_timestamp;
+use super::State;
 
 /// What an entry must match to be selected. `Default` selects everything.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -66,6 +67,19 @@ impl Filter {
         } else {
             Vec::new()
         }
+    }
+
+    /// Every filter set, by its option name, in the order `--help` lists them.
+    pub fn option_names(&self) -> Vec<&'static str> {
+        let mut names = self.processed_only();
+        names.extend(self.failed_only());
+        let common = [
+            ("--grep", self.grep.is_some()),
+            ("--older-than", self.before.is_some()),
+            ("--newer-than", self.since.is_some()),
+        ];
+        names.extend(common.into_iter().filter(|(_, set)| *set).map(|(n, _)| n));
+        names
     }
 
     /// Which kinds of entry this filter can select: a filter of one kind leaves the other out.
@@ -154,6 +168,26 @@ impl Filter {
         }
         true
     }
+}
+
+/// The IDs of the processed entries `filter` selects, in ID order.
+pub fn matching_processed(state: &State, filter: &Filter) -> Vec<String> {
+    state
+        .processed
+        .iter()
+        .filter(|(id, entry)| filter.matches_processed(id, entry))
+        .map(|(id, _)| id.clone())
+        .collect()
+}
+
+/// The IDs of the failed entries `filter` selects, in ID order.
+pub fn matching_failed(state: &State, filter: &Filter) -> Vec<String> {
+    state
+        .failed
+        .iter()
+        .filter(|(id, entry)| filter.matches_failed(id, entry))
+        .map(|(id, _)| id.clone())
+        .collect()
 }
 
 /// The last stage (in pipeline order) whose checkpoint is recorded, if any.
@@ -321,6 +355,44 @@ mod tests {
             assert_eq!(kinds.processed, f.failed_only().is_empty(), "{f:?}");
             assert_eq!(kinds.failed, f.processed_only().is_empty(), "{f:?}");
         }
+    }
+
+    #[test]
+    fn option_names_name_every_filter_set() {
+        assert!(Filter::default().option_names().is_empty());
+        let f = Filter {
+            stage: Some(Stage::Staged),
+            error_type: Some("x".into()),
+            grep: Some("x".into()),
+            since: Some(at("2026-11-01T00:00:00+00:00")),
+            ..Filter::default()
+        };
+        assert_eq!(
+            f.option_names(),
+            ["--stage", "--error-type", "--grep", "--newer-than"]
+        );
+    }
+
+    #[test]
+    fn matching_ids_are_those_selected_in_id_order() {
+        let state: State = serde_json::from_str(
+            r#"{"version": 2,
+                "processed": {"P2": {"status": "STAGED"}, "P1": {"status": "STAGED"}, "P3": {}},
+                "failed": {"F2": {"error_type": "A"}, "F1": {"error_type": "B"}, "F3": {"error_type": "a"}}}"#,
+        )
+        .unwrap();
+        let staged = Filter {
+            statuses: vec![Status::Staged],
+            ..Filter::default()
+        };
+        assert_eq!(matching_processed(&state, &staged), ["P1", "P2"]);
+        assert!(matching_failed(&state, &staged).is_empty());
+        let a = Filter {
+            error_type: Some("A".into()),
+            ..Filter::default()
+        };
+        assert_eq!(matching_failed(&state, &a), ["F2", "F3"]);
+        assert!(matching_processed(&state, &a).is_empty());
     }
 
     #[test]

@@ -166,13 +166,13 @@ fn one_id_given_twice_is_one_id_without_a_summary() {
 }
 
 #[test]
-fn retry_and_clear_need_at_least_one_id() {
+fn retry_and_clear_need_ids_filters_or_all() {
     let dir = tempfile::tempdir().unwrap();
     let state = seed(dir.path());
     for command in ["retry", "clear"] {
         let out = mamfast_run(&state, ["state", command]);
         out.expect_code(2, command);
-        assert!(out.stderr.contains("<ID>..."), "{out:#?}");
+        assert!(out.stderr.contains("give the IDs to"), "{out:#?}");
     }
 }
 

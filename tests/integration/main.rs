@@ -9,6 +9,7 @@ mod support;
 mod apply;
 mod bad_input;
 mod bulk;
+mod bulk_filter;
 mod concurrency;
 mod config;
 mod crash;

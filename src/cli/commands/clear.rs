@@ -1,41 +1,57 @@
-//! `mamfast state clear <ID>...`: remove releases from `processed`, checkpoints included, so
-//! the pipeline runs them from the start. Several IDs are one update: one lock, one durable
-//! write, one backup generation.
+//! `mamfast state clear`: remove releases from `processed`, checkpoints included, so the
+//! pipeline runs them from the start. The releases are given by ID, or selected by the filters
+//! of processed entries (`--status`, `--stage`, `--infohash`, `--grep`, `--older-than`,
+//! `--newer-than`), or all of them (`--all`); whichever, the command is one update: one lock,
+//! one durable write, one backup generation.
 
 use clap::Args;
 
-use super::bulk;
+use super::bulk::{self, Place, TargetArgs};
+use super::filters::{processed_filter, CommonFilters, ProcessedFilters};
 use crate::cli::Ctx;
 use mamfast::error::Result;
 use mamfast::escape::escape;
 use mamfast::state::ops::clear_processed_many;
+use mamfast::state::select::matching_processed;
+use mamfast::state::ProcessedEntry;
 
 #[derive(Debug, Args)]
 pub struct ClearArgs {
-    /// The releases' IDs (an ASIN, or a source directory); an ID given twice counts once
-    #[arg(required = true, value_name = "ID")]
-    pub ids: Vec<String>,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub processed: ProcessedFilters,
+    #[command(flatten)]
+    pub common: CommonFilters,
 }
 
+/// What `clear` acts on: processed entries.
+const PROCESSED: Place<ProcessedEntry> = Place {
+    name: "processed",
+    verb: "clear",
+    past: "cleared",
+    filters: "--status, --stage, --infohash, --grep, --older-than, --newer-than",
+    len: |state| state.processed.len(),
+    select: matching_processed,
+    remove: clear_processed_many,
+};
+
 pub fn run(ctx: &Ctx, args: ClearArgs) -> Result<i32> {
-    let results = bulk::remove_in_one_update(ctx, args.ids, clear_processed_many)?;
-    let mut changed = 0;
-    for (id, entry) in &results {
+    let filter = processed_filter(&args.processed, &args.common, || ctx.now())?;
+    let removal = bulk::remove(ctx, args.target, filter, &PROCESSED)?;
+    for (id, entry) in &removal.results {
         match entry {
-            Some(entry) => {
-                changed += 1;
-                ctx.console.success(format!(
-                    "{}: {} from processed (was {}), checkpoints included",
-                    escape(id),
-                    ctx.did("remove", "removed"),
-                    entry.effective_status()
-                ))
-            }
+            Some(entry) => ctx.console.success(format!(
+                "{}: {} from processed (was {}), checkpoints included",
+                escape(id),
+                ctx.did("remove", "removed"),
+                entry.effective_status()
+            )),
             None => ctx
                 .console
                 .info(format!("{}: not found in processed", escape(id))),
         }
     }
-    bulk::summary(ctx, "clear", "cleared", changed, results.len(), "processed");
+    bulk::summary(ctx, &PROCESSED, &removal);
     Ok(0)
 }
