@@ -40,6 +40,7 @@ mod names;
 mod notice;
 mod paths;
 mod sys;
+mod token;
 mod types;
 
 use std::fmt;
@@ -65,6 +66,7 @@ pub use faults::FaultPoint;
 pub use names::backup_suffix;
 pub use notice::Notice;
 pub(crate) use sys::two_cpus;
+pub use token::{state_token, Tee, TokenWriter};
 pub use types::{
     Generation, Loaded, Outcome, OwnFile, PreviousMain, Restored, Source, StoreOptions, Summary,
 };

@@ -1,6 +1,8 @@
 //! What `retry` and `clear` share when they act on several IDs: the one update that removes
 //! them, and the closing summary.
 
+use serde::Serialize;
+
 use crate::cli::Ctx;
 use mamfast::error::Result;
 use mamfast::state::ops::unique_ids;
@@ -26,6 +28,40 @@ pub fn remove_in_one_update<T>(
             Outcome::Unchanged(results)
         })
     })
+}
+
+/// What `retry` and `clear` report with `--json`: each ID and whether it was found (and so
+/// removed), and how many were.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub command: &'static str,
+    pub dry_run: bool,
+    pub changed: usize,
+    pub ids: Vec<Found>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Found {
+    pub id: String,
+    pub found: bool,
+}
+
+impl Report {
+    pub fn new<T>(ctx: &Ctx, command: &'static str, results: &Removed<T>) -> Report {
+        let ids: Vec<Found> = results
+            .iter()
+            .map(|(id, entry)| Found {
+                id: id.clone(),
+                found: entry.is_some(),
+            })
+            .collect();
+        Report {
+            command,
+            dry_run: ctx.dry_run(),
+            changed: ids.iter().filter(|f| f.found).count(),
+            ids,
+        }
+    }
 }
 
 /// The line after the per-ID lines of a bulk command, said only when more than one ID was

@@ -11,10 +11,12 @@ pub mod config;
 pub mod export;
 pub mod filters;
 pub mod help;
+pub mod import;
 pub mod list;
 pub mod mark;
 pub mod plugins;
 pub mod prune;
+pub mod report;
 pub mod restore;
 pub mod retry;
 pub mod should_skip;
@@ -89,6 +91,7 @@ fn run_with_settings(ctx: &Ctx, command: Command) -> Result<i32> {
             StateCommand::Restore(args) => restore::run(ctx, args),
             StateCommand::Verify(args) => verify::run(ctx, args),
             StateCommand::Apply(args) => apply::run(ctx, args),
+            StateCommand::Import(args) => import::run(ctx, args),
             StateCommand::External(args) => external::dispatch(ctx, Level::State, &args),
             StateCommand::Help(_) => unreachable!("run without settings"),
         },

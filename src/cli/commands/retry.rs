@@ -15,10 +15,20 @@ pub struct RetryArgs {
     /// The releases' IDs (an ASIN, or a source directory); an ID given twice counts once
     #[arg(required = true, value_name = "ID")]
     pub ids: Vec<String>,
+    /// Report each ID and whether it was found as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub fn run(ctx: &Ctx, args: RetryArgs) -> Result<i32> {
-    let results = bulk::remove_in_one_update(ctx, args.ids, clear_failed_many)?;
+    let results = super::report::json_on_error(ctx, args.json, || {
+        bulk::remove_in_one_update(ctx, args.ids, clear_failed_many)
+    })?;
+    if args.json {
+        ctx.console
+            .json(&bulk::Report::new(ctx, "retry", &results))?;
+        return Ok(0);
+    }
     let mut changed = 0;
     for (id, entry) in &results {
         match entry {
