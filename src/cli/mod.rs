@@ -118,7 +118,7 @@ pub enum StateCommand {
     Verify(commands::verify::VerifyArgs),
     /// Apply operations from JSON Lines, all or nothing, in one write
     Apply(commands::apply::ApplyArgs),
-    /// Replace the whole state, if its token still matches (--if-token) or --force
+    /// Replace the whole state (only if unchanged since read: --if-token)
     Import(commands::import::ImportArgs),
     /// Print this message or the help of the given command (a plugin's own --help)
     Help(commands::help::HelpArgs),
