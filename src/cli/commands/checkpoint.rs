@@ -62,7 +62,7 @@ pub fn run(ctx: &Ctx, args: CheckpointArgs) -> Result<i32> {
             )))
         })?;
         if args.json {
-            return ctx.console.json(&report);
+            return report::print(ctx, &report);
         }
         ctx.console.success(format!(
             "{}: {} {} at {now} (status {})",

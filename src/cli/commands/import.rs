@@ -87,14 +87,17 @@ fn import(ctx: &Ctx, args: &ImportArgs) -> Result<i32> {
         Ok(Outcome::Changed(true))
     })?;
     if args.json {
-        ctx.console.json(&Report {
-            command: "import",
-            dry_run: ctx.dry_run(),
-            changed,
-            token: new_token,
-            processed,
-            failed,
-        })?;
+        report::print(
+            ctx,
+            &Report {
+                command: "import",
+                dry_run: ctx.dry_run(),
+                changed,
+                token: new_token,
+                processed,
+                failed,
+            },
+        )?;
         return Ok(0);
     }
     if changed {

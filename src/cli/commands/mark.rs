@@ -209,7 +209,7 @@ pub fn run_processed(ctx: &Ctx, args: MarkProcessedArgs) -> Result<i32> {
             )))
         })?;
         if args.json {
-            return ctx.console.json(&report);
+            return report::print(ctx, &report);
         }
         ctx.console.success(format!(
             "{}: {} ({})",
@@ -260,7 +260,7 @@ pub fn run_failed(ctx: &Ctx, args: MarkFailedArgs) -> Result<i32> {
             )))
         })?;
         if args.json {
-            return ctx.console.json(&report);
+            return report::print(ctx, &report);
         }
         ctx.console.success(format!(
             "{}: {} (failure {})",

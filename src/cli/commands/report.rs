@@ -167,13 +167,20 @@ fn error_report(err: &Error) -> ErrorReport<'_> {
     ErrorReport { error: fields }
 }
 
+/// Prints a report on stdout with its keys sorted at every level, as Python's
+/// `json.dump(…, sort_keys=True)` writes them (and the state file has them).
+pub fn print(ctx: &Ctx, report: &impl Serialize) -> Result<()> {
+    let value = serde_json::to_value(report).expect("a report is JSON");
+    ctx.console.json(&value)
+}
+
 /// Runs `body`; with `--json`, an error is also reported as JSON on stdout before it goes the
 /// usual way (its message on stderr, its exit code).
 pub fn json_on_error<T>(ctx: &Ctx, json: bool, body: impl FnOnce() -> Result<T>) -> Result<T> {
     let result = body();
     if let (Err(err), true) = (&result, json) {
         // The error is what the caller must hear about; a failed write of the report is not.
-        let _ = ctx.console.json(&error_report(err));
+        let _ = print(ctx, &error_report(err));
     }
     result
 }

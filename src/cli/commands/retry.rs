@@ -25,8 +25,7 @@ pub fn run(ctx: &Ctx, args: RetryArgs) -> Result<i32> {
         bulk::remove_in_one_update(ctx, args.ids, clear_failed_many)
     })?;
     if args.json {
-        ctx.console
-            .json(&bulk::Report::new(ctx, "retry", &results))?;
+        super::report::print(ctx, &bulk::Report::new(ctx, "retry", &results))?;
         return Ok(0);
     }
     let mut changed = 0;
