@@ -103,11 +103,11 @@ pub enum StateCommand {
     /// Write the whole state in its file format
     Export(commands::export::ExportArgs),
     /// Record a finished release
-    MarkProcessed(commands::mark::MarkProcessedArgs),
+    MarkProcessed(Box<commands::mark::MarkProcessedArgs>),
     /// Record a failure
     MarkFailed(commands::mark::MarkFailedArgs),
     /// Record that a pipeline stage finished
-    Checkpoint(commands::checkpoint::CheckpointArgs),
+    Checkpoint(Box<commands::checkpoint::CheckpointArgs>),
     /// Exit 0 if a stage is done and its artifact exists, 1 if it must run
     ShouldSkip(commands::should_skip::ShouldSkipArgs),
     /// The main file and every backup generation
