@@ -176,7 +176,8 @@ def _error(code: int, stderr: str, state_file: Path) -> Exception:
         return _Conflict(message)
     if code == _EXIT_LOCK:
         return StateLockError(message, lock_file=state_file.with_suffix(state_file.suffix + ".lock"))
-    if code == _EXIT_DATA and "corrupt" in message:
+    # A load that found the file and every backup corrupt (an import refusing its input is not).
+    if code == _EXIT_DATA and "corrupt" in message and "mamfast can import" not in message:
         backup = state_file.with_suffix(".json.bak")
         what = (
             "State file corrupt and backup also corrupt."

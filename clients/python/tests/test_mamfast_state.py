@@ -328,3 +328,21 @@ def test_update_state_under_contention_loses_no_update(state_file):
     assert state["counter"] == 2 * count
     assert {f"{n}-{i}" for n in ("p1", "p2") for i in range(count)} <= set(state["processed"])
     assert state["failed"]["F1"]["retry_count"] == count
+
+
+def test_a_state_mamfast_cannot_use_is_refused_not_written(state_file):
+    write(state_file, {"version": 2, "processed": {"B1": {}}, "failed": {}})
+    before = state_file.read_bytes()
+    with pytest.raises(ms.MamfastError) as err:
+        ms.save_state({"version": 2, "processed": [], "failed": {}})
+    assert err.value.exit_code == 65
+    with pytest.raises(ms.MamfastError):
+        ms.update_state(lambda s: s.__setitem__("version", 99))
+    assert state_file.read_bytes() == before
+
+
+def test_an_unknown_stage_is_refused_before_anything_is_written(state_file):
+    with pytest.raises(ValueError):
+        ms.checkpoint_stage(release(asin="B1"), "packed")
+    assert ms.should_skip_stage(release(asin="B1"), "packed") is False
+    assert not state_file.exists()
