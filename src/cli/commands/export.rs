@@ -24,10 +24,10 @@ pub struct ExportArgs {
 pub fn run(ctx: &Ctx, args: ExportArgs) -> Result<i32> {
     let store = ctx.store();
     if let Some(path) = &args.output {
-        refuse_state_files(path, &store)?;
+        refuse_state_files(path, &store, "--output")?;
     }
     if let Some(path) = &args.token_file {
-        refuse_state_files(path, &store)?;
+        refuse_state_files(path, &store, "--token-file")?;
     }
     // Entries are copied as the text they were read as: none needs parsing.
     let state = store.read_lazy()?;
@@ -96,10 +96,10 @@ fn write_token(ctx: &Ctx, path: &Path, token: &str) -> Result<()> {
 
 /// An export is a plain, unlocked write: it must never land on the state file or another of
 /// the store's own files (the same file under any name, through links included).
-fn refuse_state_files(output: &Path, store: &Store) -> Result<()> {
+fn refuse_state_files(output: &Path, store: &Store, option: &str) -> Result<()> {
     if store.is_temp_name(output) {
         return Err(Error::Usage(format!(
-            "--output {} has the name of a temp file of the state's, which the next write of \
+            "{option} {} has the name of a temp file of the state's, which the next write of \
              the state may remove: export to another name",
             output.display(),
         )));
@@ -113,7 +113,7 @@ fn refuse_state_files(output: &Path, store: &Store) -> Result<()> {
         ),
     };
     Err(Error::Usage(format!(
-        "--output {} is {what}: export to another file (the state file is only written \
+        "{option} {} is {what}: export to another file (the state file is only written \
          through mamfast's locked, durable writes)",
         output.display(),
     )))
@@ -144,11 +144,12 @@ mod tests {
             "processed.json.bak.1",
             "processed.json.corrupt-20261126T101530Z",
         ] {
-            let err = refuse_state_files(&dir.path().join(refused), &store).unwrap_err();
+            let err =
+                refuse_state_files(&dir.path().join(refused), &store, "--output").unwrap_err();
             assert_eq!(err.exit_code(), 2, "{refused}");
         }
         for allowed in ["other.json", "new.json"] {
-            refuse_state_files(&dir.path().join(allowed), &store).unwrap();
+            refuse_state_files(&dir.path().join(allowed), &store, "--output").unwrap();
         }
     }
 }
