@@ -2,7 +2,8 @@
 
 Runs, interleaved and N times each, `mamfast --version` (the floor: starting mamfast) and
 module calls on a small state (20 processed, 5 failed entries) in a temporary directory, and
-prints the median of each and its overhead over the floor. Uses $MAMFAST_BIN (else mamfast on
+prints the median wall time and CPU time (user + system, Python and mamfast together) of each
+and its overhead over the floor. Uses $MAMFAST_BIN (else mamfast on
 PATH); build it with `cargo build --release` to measure what an operator runs.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import resource
 import os
 import shutil
 import statistics
@@ -53,19 +55,32 @@ def main() -> None:
             "update_state (export + import)": lambda: ms.update_state(lambda s: s.__setitem__("n", s.get("n", 0) + 1)),
         }
         times: dict[str, list[float]] = {name: [] for name in calls}
+        # CPU time (this process and the mamfast it ran, user + system): what a call costs
+        # whatever else the machine is doing, unlike the wall time.
+        cpu: dict[str, list[float]] = {name: [] for name in calls}
         settings = SimpleNamespace(paths=SimpleNamespace(state_file=state_file))
         with patch.object(ms, "get_settings", return_value=settings):
             for _ in range(n):
                 for name, call in calls.items():
-                    start = time.perf_counter()
+                    start, cpu_start = time.perf_counter(), cpu_seconds()
                     call()
                     times[name].append((time.perf_counter() - start) * 1000)
+                    cpu[name].append((cpu_seconds() - cpu_start) * 1000)
     floor = statistics.median(times["mamfast --version"])
-    print(f"N = {n}, {binary}")
-    print(f"{'call':32} {'median':>9} {'over --version':>15}")
+    cpu_floor = statistics.median(cpu["mamfast --version"])
+    print(f"N = {n}, {binary}, load average {os.getloadavg()[0]:.1f}, {os.cpu_count()} CPUs")
+    print(f"{'call':32} {'wall':>9} {'over':>9} {'cpu':>9} {'over':>9}  (medians)")
     for name, samples in times.items():
-        median = statistics.median(samples)
-        print(f"{name:32} {median:7.2f} ms {median - floor:12.2f} ms")
+        wall, used = statistics.median(samples), statistics.median(cpu[name])
+        print(
+            f"{name:32} {wall:6.2f} ms {wall - floor:6.2f} ms {used:6.2f} ms {used - cpu_floor:6.2f} ms"
+        )
+
+
+def cpu_seconds() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 if __name__ == "__main__":
