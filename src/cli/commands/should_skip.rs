@@ -1,5 +1,7 @@
 //! `mamfast state should-skip <ID> <STAGE>`: exit 0 if the stage is done and its artifact
-//! still exists, 1 if it must run. For shell pipelines: `mamfast state should-skip X staged || stage X`.
+//! still exists (or no path of it is known: nothing to check, as the Python tool has it), 1 if
+//! it must run. `--staging-dir`/`--torrent-path` name the artifact to check instead of the
+//! recorded one. For shell pipelines: `mamfast state should-skip X staged || stage X`.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
