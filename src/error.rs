@@ -13,6 +13,8 @@ pub mod exit {
     pub const OK: i32 = 0;
     pub const FAILURE: i32 = 1;
     pub const USAGE: i32 = 2;
+    /// `state import --if-token`: the state changed since the token was read (re-read, retry).
+    pub const CONFLICT: i32 = 3;
     pub const DATAERR: i32 = 65;
     pub const CANTCREAT: i32 = 73;
     pub const IOERR: i32 = 74;
@@ -45,6 +47,20 @@ pub enum Error {
         file: PathBuf,
         found: u64,
         supported: u64,
+    },
+
+    /// `state import --if-token`: the state is no longer the one the token was read from
+    /// (exit 3). Nothing was written; the caller reads the state again and retries.
+    #[error(
+        "{}: the state changed since it was read (token {expected}, now {found}); nothing was \
+         imported.\nRead it again (`mamfast state export --token-file FILE`), redo the change \
+         and import with the new token.",
+        .file.display()
+    )]
+    Conflict {
+        file: PathBuf,
+        expected: String,
+        found: String,
     },
 
     /// A status change the transition table forbids (exit 65).
@@ -123,6 +139,7 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Usage(_) => exit::USAGE,
+            Error::Conflict { .. } => exit::CONFLICT,
             Error::Corrupt { .. }
             | Error::NewerVersion { .. }
             | Error::IllegalTransition { .. }

@@ -30,7 +30,7 @@ use output::{ColorChoice, Console};
 )]
 #[command(about = "Keeps processed.json, the state of an audiobook upload pipeline, safe")]
 #[command(
-    after_help = "Exit codes: 0 ok, 1 should-skip says run, 2 usage, 65 data, \
+    after_help = "Exit codes: 0 ok, 1 should-skip says run, 2 usage, 3 import conflict, 65 data, \
 73 cannot create output, 74 I/O, 75 lock timeout, 78 configuration, 126 plugin cannot run."
 )]
 pub struct Cli {
@@ -124,11 +124,11 @@ pub enum StateCommand {
     /// Write the whole state in its file format
     Export(commands::export::ExportArgs),
     /// Record a finished release
-    MarkProcessed(commands::mark::MarkProcessedArgs),
+    MarkProcessed(Box<commands::mark::MarkProcessedArgs>),
     /// Record a failure
     MarkFailed(commands::mark::MarkFailedArgs),
     /// Record that a pipeline stage finished
-    Checkpoint(commands::checkpoint::CheckpointArgs),
+    Checkpoint(Box<commands::checkpoint::CheckpointArgs>),
     /// Exit 0 if a stage is done and its artifact exists, 1 if it must run
     ShouldSkip(commands::should_skip::ShouldSkipArgs),
     /// The main file and every backup generation
@@ -139,6 +139,8 @@ pub enum StateCommand {
     Verify(commands::verify::VerifyArgs),
     /// Apply operations from JSON Lines, all or nothing, in one write
     Apply(commands::apply::ApplyArgs),
+    /// Replace the whole state (only if unchanged since read: --if-token)
+    Import(commands::import::ImportArgs),
     /// Print this message or the help of the given command (a plugin's own --help)
     Help(commands::help::HelpArgs),
     /// Runs `mamfast-state-<NAME>` (a plugin)

@@ -29,6 +29,7 @@ const STATE_BUILTINS: &[&str] = &[
     "restore",
     "verify",
     "apply",
+    "import",
     "help",
 ];
 

@@ -30,6 +30,60 @@ pub struct ReleaseFields {
     pub infohash: Option<String>,
     /// The status to record; each operation has its own default.
     pub status: Option<Status>,
+    /// Keys to set to `null` (`--unset`), as the Python tool writes `None` for what a release
+    /// does not have. A key is never both given and unset (the command line refuses it).
+    pub unset: Vec<Unset>,
+    /// `asin`, `title` and `author` (given or unset) apply only to an entry created now, as
+    /// the Python tool's `checkpoint_stage` has it: an existing entry keeps its names.
+    pub names_if_new: bool,
+}
+
+/// A key a write command may set to `null`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unset {
+    Asin,
+    Title,
+    Author,
+    StagingDir,
+    TorrentPath,
+    Infohash,
+    SourceDir,
+}
+
+impl Unset {
+    /// Every key, spelt as in the file (and on the command line).
+    pub const ALL: [Unset; 7] = [
+        Unset::Asin,
+        Unset::Title,
+        Unset::Author,
+        Unset::StagingDir,
+        Unset::TorrentPath,
+        Unset::Infohash,
+        Unset::SourceDir,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Unset::Asin => "asin",
+            Unset::Title => "title",
+            Unset::Author => "author",
+            Unset::StagingDir => "staging_dir",
+            Unset::TorrentPath => "torrent_path",
+            Unset::Infohash => "infohash",
+            Unset::SourceDir => "source_dir",
+        }
+    }
+
+    /// Reads a key name (`staging-dir` as well as `staging_dir`).
+    pub fn from_name(text: &str) -> Option<Unset> {
+        let text = text.replace('-', "_");
+        Unset::ALL.into_iter().find(|u| u.name() == text)
+    }
+
+    /// Whether the key names the release (`asin`, `title`, `author`).
+    fn is_name(self) -> bool {
+        matches!(self, Unset::Asin | Unset::Title | Unset::Author)
+    }
 }
 
 /// The ID the Python tool used: the ASIN, else the source directory.
@@ -67,19 +121,39 @@ pub fn validate_transition(id: &str, current: Option<&Status>, new: &Status) -> 
     }
 }
 
-fn apply_fields(entry: &mut ProcessedEntry, fields: &ReleaseFields) {
+/// Applies `fields` to a processed entry; `created` says whether it is new (for
+/// [`ReleaseFields::names_if_new`]).
+fn apply_fields(entry: &mut ProcessedEntry, fields: &ReleaseFields, created: bool) {
+    let names = created || !fields.names_if_new;
     let pairs = [
-        (&mut entry.asin, &fields.asin),
-        (&mut entry.title, &fields.title),
-        (&mut entry.author, &fields.author),
-        (&mut entry.staging_dir, &fields.staging_dir),
-        (&mut entry.torrent_path, &fields.torrent_path),
-        (&mut entry.infohash, &fields.infohash),
+        (&mut entry.asin, &fields.asin, names),
+        (&mut entry.title, &fields.title, names),
+        (&mut entry.author, &fields.author, names),
+        (&mut entry.staging_dir, &fields.staging_dir, true),
+        (&mut entry.torrent_path, &fields.torrent_path, true),
+        (&mut entry.infohash, &fields.infohash, true),
     ];
-    for (slot, given) in pairs {
-        if let Some(value) = given {
+    for (slot, given, applies) in pairs {
+        if let (Some(value), true) = (given, applies) {
             *slot = Some(value.clone());
         }
+    }
+    for &key in &fields.unset {
+        if key.is_name() && !names {
+            continue;
+        }
+        let (slot, known) = match key {
+            Unset::Asin => (&mut entry.asin, ProcessedKey::Asin),
+            Unset::Title => (&mut entry.title, ProcessedKey::Title),
+            Unset::Author => (&mut entry.author, ProcessedKey::Author),
+            Unset::StagingDir => (&mut entry.staging_dir, ProcessedKey::StagingDir),
+            Unset::TorrentPath => (&mut entry.torrent_path, ProcessedKey::TorrentPath),
+            Unset::Infohash => (&mut entry.infohash, ProcessedKey::Infohash),
+            // Not a key of a processed entry: the command line offers it to mark-failed only.
+            Unset::SourceDir => continue,
+        };
+        *slot = None;
+        entry.mark_present(known);
     }
 }
 
@@ -130,8 +204,9 @@ fn record<'a>(
         let current = state.processed.get(id).and_then(|e| e.status.as_ref());
         validate_transition(id, current, &status)?;
     }
+    let created = !state.processed.contains_key(id);
     let entry = processed_entry(state, id, now);
-    apply_fields(entry, fields);
+    apply_fields(entry, fields, created);
     entry.status = Some(status);
     Ok(entry)
 }
@@ -184,6 +259,16 @@ pub fn mark_failed(
     ] {
         if let Some(value) = given {
             *slot = Some(value.clone());
+        }
+    }
+    for &key in &fields.unset {
+        match key {
+            Unset::Asin => entry.asin = None,
+            Unset::Title => entry.title = None,
+            Unset::Author => entry.author = None,
+            Unset::SourceDir => entry.source_dir = None,
+            // Not keys of a failed entry: the command line offers them to the others only.
+            Unset::StagingDir | Unset::TorrentPath | Unset::Infohash => {}
         }
     }
     if entry.first_failed_at.is_none() {
@@ -250,13 +335,15 @@ pub enum SkipDecision {
     Done {
         at: String,
     },
+    /// Done, and no path of its artifact is known (none recorded, or the caller named none):
+    /// skip, as the Python tool does; there is nothing to check.
+    DoneNoPath {
+        at: String,
+        field: ArtifactField,
+    },
     NoIdentifier,
     NoEntry,
     NoCheckpoint,
-    /// Done, but the artifact is not recorded.
-    ArtifactUnknown {
-        field: ArtifactField,
-    },
     /// Done, but the artifact is gone.
     ArtifactMissing {
         field: ArtifactField,
@@ -266,7 +353,10 @@ pub enum SkipDecision {
 
 impl SkipDecision {
     pub fn skip(&self) -> bool {
-        matches!(self, SkipDecision::Done { .. })
+        matches!(
+            self,
+            SkipDecision::Done { .. } | SkipDecision::DoneNoPath { .. }
+        )
     }
 }
 
@@ -279,12 +369,40 @@ pub fn stage_artifact(stage: Stage) -> Option<ArtifactField> {
     }
 }
 
+/// The artifact paths a caller names to check instead of the recorded ones (the Python tool
+/// checks the paths of the release it holds). `Some("")` names no path: nothing to check.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GivenPaths<'a> {
+    pub staging_dir: Option<&'a str>,
+    pub torrent_path: Option<&'a str>,
+}
+
+impl<'a> GivenPaths<'a> {
+    fn get(&self, field: ArtifactField) -> Option<&'a str> {
+        match field {
+            ArtifactField::StagingDir => self.staging_dir,
+            ArtifactField::TorrentPath => self.torrent_path,
+        }
+    }
+}
+
 /// Whether `stage` may be skipped for `id`: its checkpoint exists and its artifact is still
 /// there (`exists` is asked about the path).
 pub fn skip_decision(
     state: &State,
     id: &str,
     stage: Stage,
+    exists: impl Fn(&Path) -> bool,
+) -> SkipDecision {
+    skip_decision_with(state, id, stage, GivenPaths::default(), exists)
+}
+
+/// [`skip_decision`], checking the paths `given` instead of the recorded ones where given.
+pub fn skip_decision_with(
+    state: &State,
+    id: &str,
+    stage: Stage,
+    given: GivenPaths<'_>,
     exists: impl Fn(&Path) -> bool,
 ) -> SkipDecision {
     if id.trim().is_empty() {
@@ -296,19 +414,22 @@ pub fn skip_decision(
     let Some(at) = entry.checkpoint(stage) else {
         return SkipDecision::NoCheckpoint;
     };
-    if let Some(field) = stage_artifact(stage) {
-        match entry.artifact_path(field) {
-            None => return SkipDecision::ArtifactUnknown { field },
-            Some(path) if !exists(Path::new(path)) => {
-                return SkipDecision::ArtifactMissing {
-                    field,
-                    path: path.to_string(),
-                }
-            }
-            Some(_) => {}
-        }
+    let at = at.to_string();
+    let Some(field) = stage_artifact(stage) else {
+        return SkipDecision::Done { at };
+    };
+    let path = match given.get(field) {
+        Some(given) => Some(given).filter(|p| !p.is_empty()),
+        None => entry.artifact_path(field),
+    };
+    match path {
+        None => SkipDecision::DoneNoPath { at, field },
+        Some(path) if !exists(Path::new(path)) => SkipDecision::ArtifactMissing {
+            field,
+            path: path.to_string(),
+        },
+        Some(_) => SkipDecision::Done { at },
     }
-    SkipDecision::Done { at: at.to_string() }
 }
 
 /// `skip_decision(…).skip()`.
@@ -706,7 +827,8 @@ mod tests {
             );
             assert_eq!(
                 skip_decision(&state, "L", Stage::Torrent, |_| true),
-                SkipDecision::ArtifactUnknown {
+                SkipDecision::DoneNoPath {
+                    at: "x".into(),
                     field: ArtifactField::TorrentPath
                 }
             );
@@ -715,8 +837,9 @@ mod tests {
 
         #[test]
         fn entry_missing_staging_dir() {
+            // Done with no path recorded: skip, as the Python tool does (nothing to check).
             let state = legacy(r#"{"status": "STAGED", "checkpoints": {"staged_at": "x"}}"#);
-            assert!(!should_skip_stage(&state, "L", Stage::Staged, |_| true));
+            assert!(should_skip_stage(&state, "L", Stage::Staged, |_| false));
             assert!(find_stale_entries(&state, |_| false).is_empty());
         }
 
@@ -724,6 +847,79 @@ mod tests {
         fn entry_missing_infohash() {
             let state = legacy(r#"{"status": "UPLOADED"}"#);
             assert_eq!(get_infohash(&state, "L"), None);
+        }
+    }
+
+    /// What the Python tool's side needs: given paths, `--unset`, names only at creation
+    mod machine {
+        use super::*;
+
+        #[test]
+        fn given_paths_are_checked_instead_of_the_recorded_ones() {
+            let state = staged("B1");
+            let exists = exists_in(&["/other"]);
+            let given = |p| GivenPaths {
+                staging_dir: Some(p),
+                torrent_path: None,
+            };
+            let decide = |g| skip_decision_with(&state, "B1", Stage::Staged, g, &exists);
+            assert!(decide(given("/other")).skip());
+            assert_eq!(
+                decide(given("/gone")),
+                SkipDecision::ArtifactMissing {
+                    field: ArtifactField::StagingDir,
+                    path: "/gone".into()
+                }
+            );
+            // An empty path names none: nothing to check, so skip.
+            assert!(matches!(decide(given("")), SkipDecision::DoneNoPath { .. }));
+            // Not given: the recorded path (/staging/dune, missing here).
+            assert!(!decide(GivenPaths::default()).skip());
+        }
+
+        #[test]
+        fn unset_writes_null_and_keeps_the_key() {
+            let mut state = staged("B1");
+            let unset = ReleaseFields {
+                unset: vec![Unset::Title, Unset::StagingDir],
+                ..ReleaseFields::default()
+            };
+            checkpoint_stage(&mut state, "B1", Stage::Metadata, &unset, LATER, false).unwrap();
+            let json = serde_json::to_value(&state.processed["B1"]).unwrap();
+            assert!(json["title"].is_null() && json["staging_dir"].is_null());
+            assert_eq!(json["author"], "Frank Herbert");
+
+            mark_failed(&mut state, "F1", "boom", None, &fields(), NOW).unwrap();
+            let unset = ReleaseFields {
+                unset: vec![Unset::Author, Unset::Asin],
+                ..ReleaseFields::default()
+            };
+            mark_failed(&mut state, "F1", "boom", None, &unset, NOW).unwrap();
+            let json = serde_json::to_value(&state.failed["F1"]).unwrap();
+            assert!(json["author"].is_null() && json["asin"].is_null());
+            assert_eq!(json["title"], "Dune");
+        }
+
+        #[test]
+        fn names_if_new_apply_only_to_a_new_entry() {
+            let mut state = staged("B1");
+            let later = ReleaseFields {
+                title: Some("Other".into()),
+                unset: vec![Unset::Author],
+                staging_dir: Some("/moved".into()),
+                names_if_new: true,
+                ..ReleaseFields::default()
+            };
+            checkpoint_stage(&mut state, "B1", Stage::Metadata, &later, LATER, false).unwrap();
+            let entry = &state.processed["B1"];
+            assert_eq!(entry.title.as_deref(), Some("Dune"));
+            assert_eq!(entry.author.as_deref(), Some("Frank Herbert"));
+            assert_eq!(entry.staging_dir.as_deref(), Some("/moved"));
+
+            checkpoint_stage(&mut state, "B2", Stage::Staged, &later, LATER, false).unwrap();
+            let entry = &state.processed["B2"];
+            assert_eq!(entry.title.as_deref(), Some("Other"));
+            assert_eq!(entry.author, None);
         }
     }
 

@@ -41,6 +41,7 @@ mod notice;
 mod paths;
 mod retention;
 mod sys;
+mod token;
 mod types;
 
 use std::fmt;
@@ -67,6 +68,7 @@ pub use names::backup_suffix;
 pub use notice::Notice;
 pub use retention::{Kept, Retention};
 pub(crate) use sys::two_cpus;
+pub use token::{state_token, Tee, TokenWriter};
 pub use types::{
     Generation, Loaded, Outcome, OwnFile, PreviousMain, Restored, Source, StoreOptions, Summary,
 };

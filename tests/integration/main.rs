@@ -17,6 +17,7 @@ mod faults;
 mod find;
 mod fixtures_roundtrip;
 mod hardening;
+mod machine;
 mod plugins;
 mod properties;
 mod python_interop;

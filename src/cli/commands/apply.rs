@@ -153,6 +153,7 @@ fn processed_fields(
         source_dir: None,
         infohash,
         status,
+        ..ReleaseFields::default()
     })
 }
 

@@ -7,6 +7,7 @@
 //! between an earlier read and this one cannot make the selection stale.
 
 use clap::Args;
+use serde::Serialize;
 
 use super::count;
 use crate::cli::Ctx;
@@ -136,6 +137,45 @@ fn remove_in_one_update<T>(
             Outcome::Unchanged(results)
         })
     })
+}
+
+/// What `retry` and `clear` report with `--json`: each ID acted on and whether it was found
+/// (and so removed), how many were, and, given filters or `--all`, how many entries of the
+/// kind there were.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub command: &'static str,
+    pub dry_run: bool,
+    pub changed: usize,
+    pub ids: Vec<Found>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub selected_from: Option<usize>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Found {
+    pub id: String,
+    pub found: bool,
+}
+
+impl Report {
+    pub fn new<T>(ctx: &Ctx, place: &Place<T>, removal: &Removal<T>) -> Report {
+        let ids: Vec<Found> = removal
+            .results
+            .iter()
+            .map(|(id, entry)| Found {
+                id: id.clone(),
+                found: entry.is_some(),
+            })
+            .collect();
+        Report {
+            command: place.verb,
+            dry_run: ctx.dry_run(),
+            changed: ids.iter().filter(|f| f.found).count(),
+            ids,
+            selected_from: removal.selected_from,
+        }
+    }
 }
 
 /// The line after the per-entry lines of a bulk command. Given IDs, said only when more than

@@ -3,6 +3,7 @@
 use clap::Args;
 
 use super::mark::ProcessedFields;
+use super::report::{self, EntryReport};
 use crate::cli::Ctx;
 use mamfast::error::Result;
 use mamfast::escape::escape;
@@ -19,6 +20,13 @@ pub struct CheckpointArgs {
     pub stage: Stage,
     #[command(flatten)]
     pub fields: ProcessedFields,
+    /// --title, --author and --asin (given or unset) apply only if the entry is created now;
+    /// an existing entry keeps its names
+    #[arg(long)]
+    pub names_if_new: bool,
+    /// Report what changed as JSON on stdout (a refused change too)
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Reads a stage name; the error lists the known ones.
@@ -30,26 +38,40 @@ pub fn parse_stage(text: &str) -> std::result::Result<Stage, String> {
 }
 
 pub fn run(ctx: &Ctx, args: CheckpointArgs) -> Result<i32> {
-    let fields = args.fields.to_fields()?;
-    let now = ctx.now_text()?;
-    let status = ctx.store().update(|state| {
-        ops::checkpoint_stage(
-            state,
-            &args.id,
-            args.stage,
-            &fields,
-            &now,
-            args.fields.force,
-        )?;
-        Ok(Outcome::Changed(
-            state.processed[&args.id].effective_status(),
-        ))
+    report::json_on_error(ctx, args.json, || {
+        let mut fields = args.fields.to_fields()?;
+        fields.names_if_new = args.names_if_new;
+        let now = ctx.now_text()?;
+        let report = ctx.store().update(|state| {
+            let before = report::processed_value(state, &args.id);
+            ops::checkpoint_stage(
+                state,
+                &args.id,
+                args.stage,
+                &fields,
+                &now,
+                args.fields.force,
+            )?;
+            let after = report::processed_value(state, &args.id);
+            Ok(Outcome::Changed(EntryReport::new(
+                ctx,
+                "checkpoint",
+                &args.id,
+                before,
+                after,
+            )))
+        })?;
+        if args.json {
+            return report::print(ctx, &report);
+        }
+        ctx.console.success(format!(
+            "{}: {} {} at {now} (status {})",
+            escape(&args.id),
+            ctx.did("record", "recorded"),
+            args.stage.key(),
+            report.status().unwrap_or_default()
+        ));
+        Ok(())
     })?;
-    ctx.console.success(format!(
-        "{}: {} {} at {now} (status {status})",
-        escape(&args.id),
-        ctx.did("record", "recorded"),
-        args.stage.key()
-    ));
     Ok(0)
 }

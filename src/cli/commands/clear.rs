@@ -19,6 +19,9 @@ use mamfast::state::ProcessedEntry;
 pub struct ClearArgs {
     #[command(flatten)]
     pub target: TargetArgs,
+    /// Report each ID and whether it was found as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
     #[command(flatten)]
     pub processed: ProcessedFilters,
     #[command(flatten)]
@@ -37,8 +40,14 @@ const PROCESSED: Place<ProcessedEntry> = Place {
 };
 
 pub fn run(ctx: &Ctx, args: ClearArgs) -> Result<i32> {
-    let filter = processed_filter(&args.processed, &args.common, || ctx.now())?;
-    let removal = bulk::remove(ctx, args.target, filter, &PROCESSED)?;
+    let removal = super::report::json_on_error(ctx, args.json, || {
+        let filter = processed_filter(&args.processed, &args.common, || ctx.now())?;
+        bulk::remove(ctx, args.target, filter, &PROCESSED)
+    })?;
+    if args.json {
+        super::report::print(ctx, &bulk::Report::new(ctx, &PROCESSED, &removal))?;
+        return Ok(0);
+    }
     for (id, entry) in &removal.results {
         match entry {
             Some(entry) => ctx.console.success(format!(

@@ -9,30 +9,44 @@ use crate::cli::output::stdout_written;
 use crate::cli::Ctx;
 use mamfast::error::{Error, Result};
 use mamfast::store::format::write_state;
-use mamfast::store::{OwnFile, Store};
+use mamfast::store::{OwnFile, Store, Tee, TokenWriter};
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {
     /// Write to FILE instead of stdout (created or replaced)
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Also write the state's version token to FILE (one line), for `state import --if-token`
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
 }
 
 pub fn run(ctx: &Ctx, args: ExportArgs) -> Result<i32> {
     let store = ctx.store();
     if let Some(path) = &args.output {
-        refuse_state_files(path, &store)?;
+        refuse_state_files(path, &store, "--output")?;
+    }
+    if let Some(path) = &args.token_file {
+        refuse_state_files(path, &store, "--token-file")?;
     }
     // Entries are copied as the text they were read as: none needs parsing.
     let state = store.read_lazy()?;
+    let mut token = TokenWriter::default();
     match args.output {
         None => {
-            let mut out = io::stdout().lock();
+            let mut out = Tee {
+                out: io::stdout().lock(),
+                token: &mut token,
+            };
             stdout_written(write_state(&mut out, &state).and_then(|()| out.flush()))?
         }
         Some(path) if ctx.dry_run() => {
             let mut bytes = Vec::new();
-            write_state(&mut bytes, &state).expect("writing to memory cannot fail");
+            let tee = Tee {
+                out: &mut bytes,
+                token: &mut token,
+            };
+            write_state(tee, &state).expect("writing to memory cannot fail");
             ctx.console.info(format!(
                 "would write {} bytes to {}",
                 bytes.len(),
@@ -45,7 +59,11 @@ pub fn run(ctx: &Ctx, args: ExportArgs) -> Result<i32> {
                 source,
             };
             let file = std::fs::File::create(&path).map_err(cannot)?;
-            write_state(&file, &state)
+            let tee = Tee {
+                out: &file,
+                token: &mut token,
+            };
+            write_state(tee, &state)
                 .and_then(|()| file.sync_all())
                 .map_err(|e| Error::io("writing", &path, e))?;
             ctx.console.success(format!(
@@ -56,15 +74,32 @@ pub fn run(ctx: &Ctx, args: ExportArgs) -> Result<i32> {
             ));
         }
     }
+    if let Some(path) = &args.token_file {
+        write_token(ctx, path, &token.token())?;
+    }
     Ok(0)
+}
+
+/// The token of what was exported, on one line, for a program to hand back to `state
+/// import --if-token`. A dry run says so and writes nothing.
+fn write_token(ctx: &Ctx, path: &Path, token: &str) -> Result<()> {
+    if ctx.dry_run() {
+        ctx.console
+            .info(format!("would write the token to {}", path.display()));
+        return Ok(());
+    }
+    std::fs::write(path, format!("{token}\n")).map_err(|source| Error::CannotCreate {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// An export is a plain, unlocked write: it must never land on the state file or another of
 /// the store's own files (the same file under any name, through links included).
-fn refuse_state_files(output: &Path, store: &Store) -> Result<()> {
+fn refuse_state_files(output: &Path, store: &Store, option: &str) -> Result<()> {
     if store.is_temp_name(output) {
         return Err(Error::Usage(format!(
-            "--output {} has the name of a temp file of the state's, which the next write of \
+            "{option} {} has the name of a temp file of the state's, which the next write of \
              the state may remove: export to another name",
             output.display(),
         )));
@@ -78,7 +113,7 @@ fn refuse_state_files(output: &Path, store: &Store) -> Result<()> {
         ),
     };
     Err(Error::Usage(format!(
-        "--output {} is {what}: export to another file (the state file is only written \
+        "{option} {} is {what}: export to another file (the state file is only written \
          through mamfast's locked, durable writes)",
         output.display(),
     )))
@@ -109,11 +144,12 @@ mod tests {
             "processed.json.bak.1",
             "processed.json.corrupt-20261126T101530Z",
         ] {
-            let err = refuse_state_files(&dir.path().join(refused), &store).unwrap_err();
+            let err =
+                refuse_state_files(&dir.path().join(refused), &store, "--output").unwrap_err();
             assert_eq!(err.exit_code(), 2, "{refused}");
         }
         for allowed in ["other.json", "new.json"] {
-            refuse_state_files(&dir.path().join(allowed), &store).unwrap();
+            refuse_state_files(&dir.path().join(allowed), &store, "--output").unwrap();
         }
     }
 }

@@ -5,10 +5,11 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use super::report::{self, EntryReport};
 use crate::cli::Ctx;
 use mamfast::error::{Error, Result};
 use mamfast::escape::escape;
-use mamfast::state::ops::{self, ReleaseFields};
+use mamfast::state::ops::{self, ReleaseFields, Unset};
 use mamfast::state::stored_path::python_path;
 use mamfast::state::Status;
 use mamfast::store::Outcome;
@@ -47,10 +48,22 @@ pub struct ProcessedFields {
     /// Record the status even if the transition table forbids it
     #[arg(long)]
     pub force: bool,
+    /// Set FIELD to null (asin, title, author, staging_dir, torrent_path, infohash); repeatable
+    #[arg(long, value_name = "FIELD", value_parser = parse_processed_unset)]
+    pub unset: Vec<Unset>,
 }
 
 impl ProcessedFields {
     pub fn to_fields(&self) -> Result<ReleaseFields> {
+        let given = [
+            (Unset::Asin, self.names.asin.is_some()),
+            (Unset::Title, self.names.title.is_some()),
+            (Unset::Author, self.names.author.is_some()),
+            (Unset::StagingDir, self.staging_dir.is_some()),
+            (Unset::TorrentPath, self.torrent_path.is_some()),
+            (Unset::Infohash, self.infohash.is_some()),
+        ];
+        refuse_given_and_unset(&self.unset, &given)?;
         Ok(ReleaseFields {
             asin: self.names.asin.clone(),
             title: self.names.title.clone(),
@@ -60,8 +73,50 @@ impl ProcessedFields {
             source_dir: None,
             infohash: self.infohash.clone(),
             status: self.status.clone(),
+            unset: self.unset.clone(),
+            ..ReleaseFields::default()
         })
     }
+}
+
+/// `--unset` of a field also given a value says two things at once: refused (exit 2).
+fn refuse_given_and_unset(unset: &[Unset], given: &[(Unset, bool)]) -> Result<()> {
+    match given
+        .iter()
+        .find(|(key, is_given)| *is_given && unset.contains(key))
+    {
+        Some((key, _)) => Err(Error::Usage(format!(
+            "--unset {0} and --{1} both given: a field is either set or unset; drop one of them",
+            key.name(),
+            key.name().replace('_', "-")
+        ))),
+        None => Ok(()),
+    }
+}
+
+fn parse_unset(text: &str, allowed: &[Unset]) -> std::result::Result<Unset, String> {
+    Unset::from_name(text)
+        .filter(|key| allowed.contains(key))
+        .ok_or_else(|| {
+            let names: Vec<&str> = allowed.iter().map(|k| k.name()).collect();
+            format!(
+                "not a field this command can unset; expected one of {}",
+                names.join(", ")
+            )
+        })
+}
+
+fn parse_processed_unset(text: &str) -> std::result::Result<Unset, String> {
+    use Unset::*;
+    parse_unset(
+        text,
+        &[Asin, Title, Author, StagingDir, TorrentPath, Infohash],
+    )
+}
+
+fn parse_failed_unset(text: &str) -> std::result::Result<Unset, String> {
+    use Unset::*;
+    parse_unset(text, &[Asin, Title, Author, SourceDir])
 }
 
 /// Reads a status name given by a user; the error lists the known ones.
@@ -108,6 +163,9 @@ pub struct MarkProcessedArgs {
     pub id: String,
     #[command(flatten)]
     pub fields: ProcessedFields,
+    /// Report what changed as JSON on stdout (a refused change too)
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -126,51 +184,91 @@ pub struct MarkFailedArgs {
     /// Source directory (stored absolute)
     #[arg(long, value_name = "DIR")]
     pub source_dir: Option<PathBuf>,
+    /// Set FIELD to null (asin, title, author, source_dir); repeatable
+    #[arg(long, value_name = "FIELD", value_parser = parse_failed_unset)]
+    pub unset: Vec<Unset>,
+    /// Report what changed as JSON on stdout (a refused change too)
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub fn run_processed(ctx: &Ctx, args: MarkProcessedArgs) -> Result<i32> {
-    let fields = args.fields.to_fields()?;
-    let now = ctx.now_text()?;
-    let status = ctx.store().update(|state| {
-        ops::mark_processed(state, &args.id, &fields, &now, args.fields.force)?;
-        Ok(Outcome::Changed(
-            state.processed[&args.id].effective_status(),
-        ))
+    report::json_on_error(ctx, args.json, || {
+        let fields = args.fields.to_fields()?;
+        let now = ctx.now_text()?;
+        let report = ctx.store().update(|state| {
+            let before = report::processed_value(state, &args.id);
+            ops::mark_processed(state, &args.id, &fields, &now, args.fields.force)?;
+            let after = report::processed_value(state, &args.id);
+            Ok(Outcome::Changed(EntryReport::new(
+                ctx,
+                "mark-processed",
+                &args.id,
+                before,
+                after,
+            )))
+        })?;
+        if args.json {
+            return report::print(ctx, &report);
+        }
+        ctx.console.success(format!(
+            "{}: {} ({})",
+            escape(&args.id),
+            ctx.did("mark processed", "marked processed"),
+            report.status().unwrap_or_default()
+        ));
+        Ok(())
     })?;
-    ctx.console.success(format!(
-        "{}: {} ({status})",
-        escape(&args.id),
-        ctx.did("mark processed", "marked processed")
-    ));
     Ok(0)
 }
 
 pub fn run_failed(ctx: &Ctx, args: MarkFailedArgs) -> Result<i32> {
-    let fields = ReleaseFields {
-        asin: args.names.asin.clone(),
-        title: args.names.title.clone(),
-        author: args.names.author.clone(),
-        source_dir: absolute(args.source_dir.as_ref(), "--source-dir")?,
-        ..ReleaseFields::default()
-    };
-    let now = ctx.now_text()?;
-    let count = ctx.store().update(|state| {
-        ops::mark_failed(
-            state,
-            &args.id,
-            &args.error,
-            args.error_type.as_deref(),
-            &fields,
-            &now,
-        )?;
-        Ok(Outcome::Changed(
-            state.failed[&args.id].retry_count.unwrap_or(0),
-        ))
+    report::json_on_error(ctx, args.json, || {
+        let given = [
+            (Unset::Asin, args.names.asin.is_some()),
+            (Unset::Title, args.names.title.is_some()),
+            (Unset::Author, args.names.author.is_some()),
+            (Unset::SourceDir, args.source_dir.is_some()),
+        ];
+        refuse_given_and_unset(&args.unset, &given)?;
+        let fields = ReleaseFields {
+            asin: args.names.asin.clone(),
+            title: args.names.title.clone(),
+            author: args.names.author.clone(),
+            source_dir: absolute(args.source_dir.as_ref(), "--source-dir")?,
+            unset: args.unset.clone(),
+            ..ReleaseFields::default()
+        };
+        let now = ctx.now_text()?;
+        let report = ctx.store().update(|state| {
+            let before = report::failed_value(state, &args.id);
+            ops::mark_failed(
+                state,
+                &args.id,
+                &args.error,
+                args.error_type.as_deref(),
+                &fields,
+                &now,
+            )?;
+            let after = report::failed_value(state, &args.id);
+            Ok(Outcome::Changed(EntryReport::new(
+                ctx,
+                "mark-failed",
+                &args.id,
+                before,
+                after,
+            )))
+        })?;
+        if args.json {
+            return report::print(ctx, &report);
+        }
+        ctx.console.success(format!(
+            "{}: {} (failure {})",
+            escape(&args.id),
+            ctx.did("mark failed", "marked failed"),
+            report.retry_count().unwrap_or(0)
+        ));
+        Ok(())
     })?;
-    ctx.console.success(format!(
-        "{}: {} (failure {count})",
-        escape(&args.id),
-        ctx.did("mark failed", "marked failed")
-    ));
     Ok(0)
 }

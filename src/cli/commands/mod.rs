@@ -11,10 +11,12 @@ pub mod config;
 pub mod export;
 pub mod filters;
 pub mod help;
+pub mod import;
 pub mod list;
 pub mod mark;
 pub mod plugins;
 pub mod prune;
+pub mod report;
 pub mod restore;
 pub mod retry;
 pub mod should_skip;
@@ -81,14 +83,15 @@ fn run_with_settings(ctx: &Ctx, command: Command) -> Result<i32> {
             StateCommand::Retry(args) => retry::run(ctx, args),
             StateCommand::Clear(args) => clear::run(ctx, args),
             StateCommand::Export(args) => export::run(ctx, args),
-            StateCommand::MarkProcessed(args) => mark::run_processed(ctx, args),
+            StateCommand::MarkProcessed(args) => mark::run_processed(ctx, *args),
             StateCommand::MarkFailed(args) => mark::run_failed(ctx, args),
-            StateCommand::Checkpoint(args) => checkpoint::run(ctx, args),
+            StateCommand::Checkpoint(args) => checkpoint::run(ctx, *args),
             StateCommand::ShouldSkip(args) => should_skip::run(ctx, args),
             StateCommand::Backups(args) => backups::run(ctx, args),
             StateCommand::Restore(args) => restore::run(ctx, args),
             StateCommand::Verify(args) => verify::run(ctx, args),
             StateCommand::Apply(args) => apply::run(ctx, args),
+            StateCommand::Import(args) => import::run(ctx, args),
             StateCommand::External(args) => external::dispatch(ctx, Level::State, &args),
             StateCommand::Help(_) => unreachable!("run without settings"),
         },

@@ -20,6 +20,9 @@ use mamfast::state::FailedEntry;
 pub struct RetryArgs {
     #[command(flatten)]
     pub target: TargetArgs,
+    /// Report each ID and whether it was found as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
     #[command(flatten)]
     pub failed: FailedFilters,
     #[command(flatten)]
@@ -38,8 +41,14 @@ const FAILED: Place<FailedEntry> = Place {
 };
 
 pub fn run(ctx: &Ctx, args: RetryArgs) -> Result<i32> {
-    let filter = failed_filter(&args.failed, &args.common, || ctx.now())?;
-    let removal = bulk::remove(ctx, args.target, filter, &FAILED)?;
+    let removal = super::report::json_on_error(ctx, args.json, || {
+        let filter = failed_filter(&args.failed, &args.common, || ctx.now())?;
+        bulk::remove(ctx, args.target, filter, &FAILED)
+    })?;
+    if args.json {
+        super::report::print(ctx, &bulk::Report::new(ctx, &FAILED, &removal))?;
+        return Ok(0);
+    }
     for (id, entry) in &removal.results {
         match entry {
             Some(entry) => ctx.console.success(format!(
