@@ -16,6 +16,7 @@ mod faults;
 mod find;
 mod fixtures_roundtrip;
 mod hardening;
+mod perf_paths;
 mod plugins;
 mod properties;
 mod python_interop;
