@@ -2,10 +2,10 @@
 //!
 //! - a durable single-entry update through `Store::update` against a raw durable copy of the
 //!   same file (read the bytes, write them to a temp file, fsync, rename, fsync the directory);
-//! - `mamfast state list` and `mamfast state prune --dry-run` (the release binary, as a
-//!   subprocess) against `jq -c . FILE`;
-//! - the peak memory (max RSS, from `wait4`) of those subprocesses and of `state mark-failed`
-//!   against the file's size.
+//! - `mamfast state list`, with and without a filter, and `mamfast state prune --dry-run` (the
+//!   release binary, as a subprocess) against `jq -c . FILE`;
+//! - `mamfast state apply` of 1000 operations against one `mamfast state mark-failed`;
+//! - the peak memory (max RSS, from `wait4`) of those subprocesses against the file's size.
 //!
 //! Run: `cargo run --release --example bench` (builds the release binary first). Arguments:
 //! entry counts to run instead of the default `1000 10000 100000`. `BENCH_DIR` chooses where the
@@ -27,8 +27,15 @@ use mamfast::{Outcome, Store, StoreOptions};
 
 /// The targets at the largest size (from the issue).
 const MAX_UPDATE_RATIO: f64 = 2.0;
-const MAX_LIST_VS_JQ: f64 = 1.0;
+/// `state list` at least 10× faster than `jq -c .`, with or without a filter.
+const MAX_LIST_VS_JQ: f64 = 0.1;
+const MAX_LIST_RSS_RATIO: f64 = 2.0;
 const MAX_RSS_RATIO: f64 = 3.0;
+const MAX_APPLY_RATIO: f64 = 2.0;
+/// Operations in the `state apply` measured against one single update.
+const APPLY_OPS: usize = 1000;
+/// The filter of the filtered `state list`.
+const LIST_FILTER: [&str; 4] = ["--status", "complete", "--grep", "a"];
 
 struct Row {
     entries: usize,
@@ -36,9 +43,13 @@ struct Row {
     update: Duration,
     raw_copy: Duration,
     list: Duration,
+    list_filtered: Duration,
     prune: Duration,
+    single: Duration,
+    apply: Duration,
     jq: Option<Duration>,
     rss_list: u64,
+    rss_list_filtered: u64,
     rss_prune: u64,
     rss_update: u64,
 }
@@ -75,7 +86,8 @@ fn main() {
         .tempdir_in(&base)
         .expect("bench directory");
     println!(
-        "mamfast bench: binary {}, files in {}{}",
+        "mamfast bench: CPU {}, binary {}, files in {}{}",
+        cpu_model(),
         bin.display(),
         work.path().display(),
         jq.as_deref().map_or(String::new(), |v| format!(", {v}"))
@@ -88,16 +100,21 @@ fn main() {
 
     println!();
     println!(
-        "{:>8} {:>9} | {:>9} {:>9} {:>6} | {:>9} {:>9} {:>9} {:>7} | {:>8} {:>8} {:>8}",
+        "{:>8} {:>7} | {:>9} {:>9} {:>6} | {:>9} {:>9} {:>9} {:>9} {:>7} {:>7} | {:>9} {:>9} {:>6} | {:>8} {:>8} {:>8}",
         "entries",
         "file MB",
         "update",
         "raw copy",
         "ratio",
         "list",
+        "list -f",
         "prune -n",
         "jq -c .",
         "list/jq",
+        "-f/jq",
+        "single",
+        "apply",
+        "ratio",
         "RSS list",
         "prune",
         "update"
@@ -105,28 +122,37 @@ fn main() {
     for r in &rows {
         let mb = r.file_size as f64 / 1e6;
         let jq = r.jq.map_or("-".to_string(), ms);
-        let list_vs_jq =
-            r.jq.map_or("-".to_string(), |jq| format!("{:.2}", ratio(r.list, jq)));
+        let vs_jq = |t: Duration| {
+            r.jq.map_or("-".to_string(), |jq| format!("{:.3}", ratio(t, jq)))
+        };
         let rss = |rss: u64| format!("{:.2}x", rss as f64 / r.file_size as f64);
         println!(
-            "{:>8} {:>9.2} | {:>9} {:>9} {:>6.2} | {:>9} {:>9} {:>9} {:>7} | {:>8} {:>8} {:>8}",
+            "{:>8} {:>7.2} | {:>9} {:>9} {:>6.2} | {:>9} {:>9} {:>9} {:>9} {:>7} {:>7} | {:>9} {:>9} {:>6.2} | {:>8} {:>8} {:>8}",
             r.entries,
             mb,
             ms(r.update),
             ms(r.raw_copy),
             ratio(r.update, r.raw_copy),
             ms(r.list),
+            ms(r.list_filtered),
             ms(r.prune),
             jq,
-            list_vs_jq,
-            rss(r.rss_list),
+            vs_jq(r.list),
+            vs_jq(r.list_filtered),
+            ms(r.single),
+            ms(r.apply),
+            ratio(r.apply, r.single),
+            rss(r.rss_list.max(r.rss_list_filtered)),
             rss(r.rss_prune),
             rss(r.rss_update),
         );
     }
     println!(
-        "(times are medians; ratio = update / raw durable copy; list/jq = `state list` time / \
-         `jq -c .` time; RSS = peak resident memory of the subprocess / file size)"
+        "(times are medians; ratio = update / raw durable copy; list -f = `state list {}`; \
+         list/jq = `state list` time / `jq -c .` time; single = one `state mark-failed`, apply = \
+         `state apply` of {APPLY_OPS} mark-failed lines; RSS = peak resident memory of the \
+         subprocess / file size)",
+        LIST_FILTER.join(" ")
     );
 
     let Some(last) = rows.iter().max_by_key(|r| r.entries) else {
@@ -150,9 +176,26 @@ fn main() {
         MAX_UPDATE_RATIO,
     );
     match last.jq {
-        Some(jq) => check("state list / jq -c .", ratio(last.list, jq), MAX_LIST_VS_JQ),
+        Some(jq) => {
+            check("state list / jq -c .", ratio(last.list, jq), MAX_LIST_VS_JQ);
+            check(
+                "state list (filtered) / jq -c .",
+                ratio(last.list_filtered, jq),
+                MAX_LIST_VS_JQ,
+            );
+        }
         None => println!("  state list / jq -c .: skipped (no jq)"),
     }
+    check(
+        "peak RSS of state list / file size",
+        last.rss_list.max(last.rss_list_filtered) as f64 / last.file_size as f64,
+        MAX_LIST_RSS_RATIO,
+    );
+    check(
+        &format!("state apply of {APPLY_OPS} ops / one mark-failed"),
+        ratio(last.apply, last.single),
+        MAX_APPLY_RATIO,
+    );
     let peak = last.rss_list.max(last.rss_prune).max(last.rss_update);
     check(
         "peak RSS (list, prune, update) / file size",
@@ -238,14 +281,27 @@ fn bench_size(bin: &Path, jq: bool, work: &Path, entries: usize) -> Row {
         (median(times), rss)
     };
     let (list, rss_list) = run(&["state", "list"]);
+    let filtered: Vec<&str> = ["state", "list"].into_iter().chain(LIST_FILTER).collect();
+    let (list_filtered, rss_list_filtered) = run(&filtered);
     let (prune, rss_prune) = run(&["state", "prune", "--dry-run"]);
-    let (_, rss_update) = run(&[
+    let (single, rss_update) = run(&[
         "state",
         "mark-failed",
         "B0BENCHMARK",
         "--error",
         "bench from the CLI",
     ]);
+    // As many failures in one `state apply` (new IDs on the first run, counted up after).
+    let ops_file = dir.join("ops.jsonl");
+    let ops: String = (0..APPLY_OPS)
+        .map(|i| {
+            format!(
+                "{{\"op\": \"mark-failed\", \"id\": \"B0APPLY{i:05}\", \"error\": \"bench\"}}\n"
+            )
+        })
+        .collect();
+    fs::write(&ops_file, ops).unwrap();
+    let (apply, _) = run(&["state", "apply", ops_file.to_str().unwrap()]);
     let jq = jq.then(|| {
         let times = (0..reps)
             .map(|_| {
@@ -266,9 +322,13 @@ fn bench_size(bin: &Path, jq: bool, work: &Path, entries: usize) -> Row {
         update: median(update),
         raw_copy: median(raw),
         list,
+        list_filtered,
         prune,
+        single,
+        apply,
         jq,
         rss_list,
+        rss_list_filtered,
         rss_prune,
         rss_update,
     }
@@ -365,6 +425,19 @@ fn release_binary() -> PathBuf {
     let bin = exe.parent().unwrap().parent().unwrap().join("mamfast");
     assert!(bin.exists(), "{} not found", bin.display());
     bin
+}
+
+/// The CPU's model name, from /proc/cpuinfo.
+fn cpu_model() -> String {
+    fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, name)| name.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".to_string())
 }
 
 fn settle() {

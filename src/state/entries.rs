@@ -16,6 +16,8 @@ use serde::de::{self, DeserializeOwned, Deserializer, MapAccess, Visitor};
 use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
 
+use super::view::View;
+
 /// A sorted map of entries keyed by ID, with the part of `BTreeMap`'s interface the state
 /// needs. Entries still held as text are parsed on first access, which cannot fail (they were
 /// checked at load).
@@ -105,6 +107,15 @@ impl<T: DeserializeOwned> Slot<T> {
     fn into_value(self) -> T {
         self.get();
         *self.value.into_inner().expect("parsed just now")
+    }
+
+    fn view<'a, V: View<'a, Entry = T>>(&'a self) -> V {
+        if let (Some(text), None) = (&self.text, self.value.get()) {
+            if let Some(view) = V::from_text(text.as_str()) {
+                return view;
+            }
+        }
+        V::of(self.get())
     }
 
     fn stored(&self) -> Stored<'_, T> {
@@ -221,6 +232,14 @@ impl<T: DeserializeOwned> Entries<T> {
 
     pub fn values(&self) -> impl DoubleEndedIterator<Item = &T> + '_ {
         self.map.values().map(Slot::get)
+    }
+
+    /// The entries in ID order as views (see [`View`]): an entry still held as its text is
+    /// viewed from the text, neither parsed whole nor kept parsed; any other from its value.
+    pub fn views<'a, V: View<'a, Entry = T>>(
+        &'a self,
+    ) -> impl Iterator<Item = (&'a String, V)> + 'a {
+        self.map.iter().map(|(id, slot)| (id, slot.view()))
     }
 
     /// Every entry for a change, except those kept as their text for a problem (see
@@ -465,6 +484,26 @@ mod tests {
         assert!(
             matches!(entries.stored().next(), Some((id, Stored::Text(t))) if id == "B" && t == b)
         );
+    }
+
+    #[test]
+    fn views_read_the_text_without_parsing_and_the_value_once_parsed() {
+        use crate::state::view::FailedView;
+        let a = r#"{"error_type": "X", "title": "T"}"#;
+        let b = r#"{"error_type": "Y"}"#;
+        let mut entries = from_file(&format!("{a}{b}"), &[("A", a), ("B", b)]);
+        let types = |entries: &Entries<FailedEntry>| -> Vec<Option<String>> {
+            entries
+                .views::<FailedView>()
+                .map(|(_, v)| v.error_type.map(|t| t.0.into_owned()))
+                .collect()
+        };
+        assert_eq!(types(&entries), [Some("X".into()), Some("Y".into())]);
+        assert_eq!(entries.unparsed(), 2, "a view parses nothing for good");
+        // A changed entry is viewed as it is now, not as its old text.
+        entries.get_mut("B").unwrap().error_type = Some("Z".into());
+        assert_eq!(types(&entries), [Some("X".into()), Some("Z".into())]);
+        assert_eq!(entries.unparsed(), 1);
     }
 
     #[test]

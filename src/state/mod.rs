@@ -9,6 +9,7 @@ pub mod select;
 pub mod status;
 pub mod stored_path;
 pub mod time;
+pub mod view;
 
 pub use artifact::ArtifactField;
 pub use entries::Entries;

@@ -12,6 +12,7 @@ use super::model::{FailedEntry, ProcessedEntry, Stage};
 use super::status::Status;
 use super::time::parse_timestamp;
 use super::State;
+use super::view::{FailedView, ProcessedView, View};
 
 /// What an entry must match to be selected. `Default` selects everything.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -93,6 +94,13 @@ impl Filter {
 
     /// Whether a processed entry, stored under `id`, is selected.
     pub fn matches_processed(&self, id: &str, entry: &ProcessedEntry) -> bool {
+        self.matches_processed_view(id, &ProcessedView::of(entry))
+    }
+
+    /// [`Filter::matches_processed`] on a view of the entry (see [`Entries::views`]).
+    ///
+    /// [`Entries::views`]: super::Entries::views
+    pub fn matches_processed_view(&self, id: &str, entry: &ProcessedView<'_>) -> bool {
         if !self.kinds().processed {
             return false;
         }
@@ -100,12 +108,12 @@ impl Filter {
             return false;
         }
         if let Some(stage) = self.stage {
-            if last_stage(entry) != Some(stage) {
+            if last_stage_of(entry) != Some(stage) {
                 return false;
             }
         }
         if let Some(hash) = &self.infohash {
-            if !infohash_matches(entry, hash) {
+            if !hash_matches(entry.infohash.as_deref(), hash) {
                 return false;
             }
         }
@@ -119,6 +127,11 @@ impl Filter {
 
     /// Whether a failed entry, stored under `id`, is selected.
     pub fn matches_failed(&self, id: &str, entry: &FailedEntry) -> bool {
+        self.matches_failed_view(id, &FailedView::of(entry))
+    }
+
+    /// [`Filter::matches_failed`] on a view of the entry.
+    pub fn matches_failed_view(&self, id: &str, entry: &FailedView<'_>) -> bool {
         if !self.kinds().failed {
             return false;
         }
@@ -192,6 +205,10 @@ pub fn matching_failed(state: &State, filter: &Filter) -> Vec<String> {
 
 /// The last stage (in pipeline order) whose checkpoint is recorded, if any.
 pub fn last_stage(entry: &ProcessedEntry) -> Option<Stage> {
+    last_stage_of(&ProcessedView::of(entry))
+}
+
+fn last_stage_of(entry: &ProcessedView<'_>) -> Option<Stage> {
     Stage::ALL
         .into_iter()
         .rev()
@@ -201,10 +218,11 @@ pub fn last_stage(entry: &ProcessedEntry) -> Option<Stage> {
 /// Whether a processed entry records this infohash (hex, compared without regard to case;
 /// surrounding blanks ignored).
 pub fn infohash_matches(entry: &ProcessedEntry, hash: &str) -> bool {
-    entry
-        .infohash
-        .as_deref()
-        .is_some_and(|h| h.trim().eq_ignore_ascii_case(hash.trim()))
+    hash_matches(entry.infohash.as_deref(), hash)
+}
+
+fn hash_matches(recorded: Option<&str>, hash: &str) -> bool {
+    recorded.is_some_and(|h| h.trim().eq_ignore_ascii_case(hash.trim()))
 }
 
 #[cfg(test)]

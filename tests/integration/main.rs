@@ -18,6 +18,7 @@ mod find;
 mod fixtures_roundtrip;
 mod hardening;
 mod machine;
+mod perf_paths;
 mod plugins;
 mod properties;
 mod python_interop;

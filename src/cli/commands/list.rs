@@ -10,8 +10,10 @@ use serde::Serialize;
 use super::filters::FilterArgs;
 use super::{or_dash, recency, short_time};
 use crate::cli::Ctx;
+use chrono::{DateTime, FixedOffset};
 use mamfast::error::{Error, Result};
 use mamfast::state::select::Filter;
+use mamfast::state::view::{FailedView, ProcessedView};
 use mamfast::state::{FailedEntry, ProcessedEntry, State};
 
 /// Entries shown per kind when --limit is not given.
@@ -67,47 +69,44 @@ pub fn parse_limit(text: &str) -> std::result::Result<Limit, String> {
 pub fn run(ctx: &Ctx, args: ListArgs) -> Result<i32> {
     let filter = args.filters.to_filter(ctx.now()?)?;
     kind_fits(&args, &filter)?;
-    let state = ctx.store().read()?;
+    // Entries stay the text they were read as: the selection looks at views of them (see
+    // `mamfast::state::view`), and only the entries shown are parsed whole.
+    let state = ctx.store().read_lazy()?;
     let kinds = filter.kinds();
     let show_processed = !args.failed && kinds.processed;
     let show_failed = !args.processed && kinds.failed;
-    // Selected IDs, most recent first: every entry when no filter is given.
-    let processed: Vec<&str> = if show_processed {
-        recent_processed(&state, &filter)
-    } else {
-        Vec::new()
-    };
-    let failed: Vec<&str> = if show_failed {
-        recent_failed(&state, &filter)
-    } else {
-        Vec::new()
-    };
-    let limit = args.limit.map(Limit::get);
-
     if args.counts {
-        return counts(ctx, &args, &state, &filter, &processed, &failed);
+        return counts(ctx, &args, &state, &filter);
     }
+    let limit = args.limit.map(Limit::get);
+    // Without --limit, JSON shows every entry and a table the default number.
+    let most = limit.unwrap_or(if args.json { usize::MAX } else { DEFAULT_LIMIT });
+    // The `most` most recent selected IDs, most recent first: every entry when no filter is
+    // given.
+    let processed = if show_processed {
+        recent_processed(&state, &filter, most)
+    } else {
+        Selected::default()
+    };
+    let failed = if show_failed {
+        recent_failed(&state, &filter, most)
+    } else {
+        Selected::default()
+    };
 
     if args.json {
         // References, not copies: a state of 100k entries is printed without cloning it. The
         // document is keyed by ID, so entries are sorted by time only to pick the `--limit`
         // most recent.
-        let limit = limit.unwrap_or(usize::MAX);
+        let (processed, failed) = (processed.recent, failed.recent);
         let doc = ListJson {
             processed: show_processed.then(|| {
                 processed
                     .iter()
-                    .take(limit)
                     .map(|&id| (id, &state.processed[id]))
                     .collect()
             }),
-            failed: show_failed.then(|| {
-                failed
-                    .iter()
-                    .take(limit)
-                    .map(|&id| (id, &state.failed[id]))
-                    .collect()
-            }),
+            failed: show_failed.then(|| failed.iter().map(|&id| (id, &state.failed[id])).collect()),
             stats: Stats {
                 failed: state.failed.len(),
                 processed: state.processed.len(),
@@ -117,21 +116,21 @@ pub fn run(ctx: &Ctx, args: ListArgs) -> Result<i32> {
         return Ok(0);
     }
 
-    let limit = limit.unwrap_or(DEFAULT_LIMIT);
+    let limit = most;
     ctx.console.data(header(
         &state,
         &filter,
         show_processed,
         show_failed,
-        &processed,
-        &failed,
+        processed.matched,
+        failed.matched,
     ))?;
-    if !processed.is_empty() {
+    if processed.matched > 0 {
         ctx.console.data(format!(
             "\nProcessed ({}):\n",
-            shown(limit, processed.len())
+            shown(limit, processed.matched)
         ))?;
-        let rows = processed.iter().take(limit).map(|&id| {
+        let rows = processed.recent.iter().map(|&id| {
             let e = &state.processed[id];
             vec![
                 id.to_string(),
@@ -144,10 +143,10 @@ pub fn run(ctx: &Ctx, args: ListArgs) -> Result<i32> {
         ctx.console
             .table(&["ID", "STATUS", "PROCESSED", "AUTHOR", "TITLE"], rows)?;
     }
-    if !failed.is_empty() {
+    if failed.matched > 0 {
         ctx.console
-            .data(format!("\nFailed ({}):\n", shown(limit, failed.len())))?;
-        let rows = failed.iter().take(limit).map(|&id| {
+            .data(format!("\nFailed ({}):\n", shown(limit, failed.matched)))?;
+        let rows = failed.recent.iter().map(|&id| {
             let e = &state.failed[id];
             vec![
                 id.to_string(),
@@ -191,8 +190,8 @@ fn header(
     filter: &Filter,
     show_processed: bool,
     show_failed: bool,
-    processed: &[&str],
-    failed: &[&str],
+    processed: usize,
+    failed: usize,
 ) -> String {
     if filter.is_empty() {
         return format!(
@@ -205,34 +204,44 @@ fn header(
     if show_processed {
         parts.push(format!(
             "{} of {} processed",
-            processed.len(),
+            processed,
             state.processed.len()
         ));
     }
     if show_failed {
-        parts.push(format!("{} of {} failed", failed.len(), state.failed.len()));
+        parts.push(format!("{} of {} failed", failed, state.failed.len()));
     }
     format!("Matching: {}\n", parts.join(", "))
 }
 
 /// `--counts`: how many selected entries have each status, and each error type.
-fn counts(
-    ctx: &Ctx,
-    args: &ListArgs,
-    state: &State,
-    filter: &Filter,
-    processed: &[&str],
-    failed: &[&str],
-) -> Result<i32> {
+fn counts(ctx: &Ctx, args: &ListArgs, state: &State, filter: &Filter) -> Result<i32> {
     let kinds = filter.kinds();
     let show_processed = !args.failed && kinds.processed;
     let show_failed = !args.processed && kinds.failed;
-    let by_status = tally(
-        processed
-            .iter()
-            .map(|&id| Some(state.processed[id].effective_status().to_string())),
-    );
-    let by_error_type = tally(failed.iter().map(|&id| state.failed[id].error_type.clone()));
+    let mut processed = Vec::new();
+    let mut statuses = Vec::new();
+    if show_processed {
+        for (id, e) in state.processed.views::<ProcessedView>() {
+            if filter.matches_processed_view(id, &e) {
+                processed.push(id.as_str());
+                statuses.push(Some(e.effective_status().to_string()));
+            }
+        }
+    }
+    let mut failed = Vec::new();
+    let mut error_types = Vec::new();
+    if show_failed {
+        for (id, e) in state.failed.views::<FailedView>() {
+            if filter.matches_failed_view(id, &e) {
+                failed.push(id.as_str());
+                error_types.push(e.error_type.map(|t| t.0.into_owned()));
+            }
+        }
+    }
+    let (processed, failed) = (processed.len(), failed.len());
+    let by_status = tally(statuses.into_iter());
+    let by_error_type = tally(error_types.into_iter());
     if args.json {
         let doc = CountsJson {
             failed: show_failed.then(|| FailedCounts {
@@ -243,7 +252,7 @@ fn counts(
                         error_type: t.as_deref(),
                     })
                     .collect(),
-                matched: failed.len(),
+                matched: failed,
                 total: state.failed.len(),
             }),
             processed: show_processed.then(|| ProcessedCounts {
@@ -254,7 +263,7 @@ fn counts(
                         status: s.as_deref().unwrap_or_default(),
                     })
                     .collect(),
-                matched: processed.len(),
+                matched: processed,
                 total: state.processed.len(),
             }),
         };
@@ -360,36 +369,55 @@ fn shown(limit: usize, total: usize) -> String {
     }
 }
 
-/// Selected processed IDs, most recently processed first (then by ID).
-fn recent_processed<'a>(state: &'a State, filter: &Filter) -> Vec<&'a str> {
+/// What a selection of one kind found: how many entries match, and the most recent of them
+/// (up to the number asked for), most recent first.
+#[derive(Default)]
+struct Selected<'a> {
+    matched: usize,
+    recent: Vec<&'a str>,
+}
+
+/// Selected processed IDs, the `most` most recently processed first (then by ID).
+fn recent_processed<'a>(state: &'a State, filter: &Filter, most: usize) -> Selected<'a> {
     most_recent_first(
         state
             .processed
-            .iter()
-            .filter(|(id, e)| filter.matches_processed(id, e))
-            .map(|(id, e)| (id, e.processed_at.as_deref())),
+            .views::<ProcessedView>()
+            .filter(|(id, e)| filter.matches_processed_view(id, e))
+            .map(|(id, e)| (id, recency(e.processed_at.as_deref()))),
+        most,
     )
 }
 
-/// Selected failed IDs, most recently failed first (then by ID).
-fn recent_failed<'a>(state: &'a State, filter: &Filter) -> Vec<&'a str> {
+/// Selected failed IDs, the `most` most recently failed first (then by ID).
+fn recent_failed<'a>(state: &'a State, filter: &Filter, most: usize) -> Selected<'a> {
     most_recent_first(
         state
             .failed
-            .iter()
-            .filter(|(id, e)| filter.matches_failed(id, e))
-            .map(|(id, e)| (id, e.failed_at.as_deref())),
+            .views::<FailedView>()
+            .filter(|(id, e)| filter.matches_failed_view(id, e))
+            .map(|(id, e)| (id, recency(e.failed_at.as_deref()))),
+        most,
     )
 }
 
-/// IDs by time, most recent first, then by ID. Each time is parsed once (not once per
-/// comparison: that made `state list` on 100k entries take seconds).
+/// The `most` first IDs by time, most recent first, then by ID. Each time is parsed once
+/// (not once per comparison: that made `state list` on 100k entries take seconds), and only
+/// the `most` kept are sorted.
 fn most_recent_first<'a>(
-    entries: impl Iterator<Item = (&'a String, Option<&'a str>)>,
-) -> Vec<&'a str> {
-    let mut keyed: Vec<_> = entries
-        .map(|(id, at)| (Reverse(recency(at)), id.as_str()))
-        .collect();
+    entries: impl Iterator<Item = (&'a String, Option<DateTime<FixedOffset>>)>,
+    most: usize,
+) -> Selected<'a> {
+    let mut keyed: Vec<_> = entries.map(|(id, at)| (Reverse(at), id.as_str())).collect();
+    let matched = keyed.len();
+    if most < matched {
+        // IDs are unique: the order is total, so the `most` first are the same as a full sort's.
+        keyed.select_nth_unstable(most);
+        keyed.truncate(most);
+    }
     keyed.sort_unstable();
-    keyed.into_iter().map(|(_, id)| id).collect()
+    Selected {
+        matched,
+        recent: keyed.into_iter().map(|(_, id)| id).collect(),
+    }
 }
