@@ -7,19 +7,37 @@ Each scenario is a `Scenario(setup, command)`:
 - `command(d)` returns the command line whose writes are recorded: a list of arguments for
   `mamfast --state-file <state>` (a list of strings), or `("exec", [argv...])` for another
   program (the negative control).
+- `check(d, outcome)` (optional) checks more at each crash point, after the common checks;
+  `outcome` is "old" or "new" (the main file's state). It raises AssertionError on a failure.
+- `own_files` (optional) are name prefixes of files beside the state that the command may
+  change in place (a journal it appends to): left out of the "nothing lost" check, for
+  `check` to judge.
 
 `suite.py` checks every crash point of every scenario the same way (see its docstring). A new
 write path is a new entry in SCENARIOS; `tests/power_loss.rs` lists which names it runs.
+
+Write paths still to add once their commands exist, each a few lines:
+- time-spaced backup rotation: `Scenario(nothing, lambda d: [<the write that rotates>])`,
+  with setup giving the generations the spacing needs (`d.mamfast(...)` with `MAMFAST_NOW`
+  set, or `os.utime` on the backups); the common check already compares generations as a
+  multiset, so a generation moved to another slot is not lost and one dropped is allowed
+  only once the command committed.
+- the journal of `state log`: `Scenario(nothing, lambda d: [<a write that journals>],
+  check=journal_agrees, own_files=("<journal name>",))`, where `journal_agrees(d, outcome)`
+  runs `d.mamfast("state", "log", ...)` and asserts that the journal's last record is the
+  state's (outcome "new") or the one before, or that the gap is reported.
 """
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Optional, Tuple
 
 
 @dataclass
 class Scenario:
     setup: Callable
     command: Callable
+    check: Optional[Callable] = None
+    own_files: Tuple[str, ...] = ()
 
 
 def nothing(_d):
