@@ -39,6 +39,7 @@ mod lock;
 mod names;
 mod notice;
 mod paths;
+mod stuck;
 mod sys;
 mod types;
 
@@ -64,6 +65,7 @@ pub(crate) use bounded_io::{read_regular, unreadable, Unreadable};
 pub use faults::FaultPoint;
 pub use names::backup_suffix;
 pub use notice::Notice;
+pub use stuck::STUCK_AFTER;
 pub(crate) use sys::two_cpus;
 pub use types::{
     Generation, Loaded, Outcome, OwnFile, PreviousMain, Restored, Source, StoreOptions, Summary,
@@ -312,7 +314,11 @@ impl Store {
         // path is made there.
         fs::create_dir_all(&real_dir)
             .map_err(|e| Error::io("creating the directory", &real_dir, e))?;
-        let _lock = self.lock_for_write()?;
+        // A holder that outlasts several writes in a row is reported as stuck (exit 74).
+        let _lock = self
+            .lock_for_write()
+            .map_err(|e| stuck::count(&self.path, e))?;
+        stuck::clear(&self.path);
         let paths = self.paths()?;
         self.check_network(&paths);
         interrupted::settle(&paths, self.options.backup_depth, &*self.notify);
