@@ -28,7 +28,9 @@ fn settings_vars() -> impl Iterator<Item = &'static str> {
 }
 
 fn is_known(name: &str) -> bool {
-    settings_vars().chain(OTHER_KNOWN).any(|known| known == name)
+    settings_vars()
+        .chain(OTHER_KNOWN)
+        .any(|known| known == name)
 }
 
 /// Refuses (exit 78) every variable in `names` that starts with `MAMFAST_` (in any case) and
@@ -68,7 +70,8 @@ pub(super) fn check<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<()> 
 fn nearest(name: &str) -> Option<&'static str> {
     let upper = name.to_ascii_uppercase();
     let tail = upper.strip_prefix(PREFIX).unwrap_or(&upper);
-    let score = |known: &str| suggest::similarity(tail, known.strip_prefix(PREFIX).unwrap_or(known));
+    let score =
+        |known: &str| suggest::similarity(tail, known.strip_prefix(PREFIX).unwrap_or(known));
     let exact_but_case = settings_vars()
         .chain(OTHER_KNOWN)
         .find(|known| *known == upper);
@@ -81,7 +84,9 @@ mod tests {
 
     #[test]
     fn a_mistyped_variable_is_refused_with_the_nearest_name() {
-        let err = check(["PATH", "MAMFAST_FAILED_TLL"]).unwrap_err().to_string();
+        let err = check(["PATH", "MAMFAST_FAILED_TLL"])
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("MAMFAST_FAILED_TLL (did you mean MAMFAST_FAILED_TTL?)"),
             "{err}"

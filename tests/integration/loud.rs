@@ -40,7 +40,11 @@ fn a_write_to_a_file_in_a_missing_directory_is_an_error_and_makes_nothing() {
         );
         assert!(out.stderr.contains("processed.json"), "{}", out.stderr);
     }
-    assert_eq!(names(dir.path()), Vec::<String>::new(), "nothing was created");
+    assert_eq!(
+        names(dir.path()),
+        Vec::<String>::new(),
+        "nothing was created"
+    );
 }
 
 #[test]
@@ -94,7 +98,12 @@ fn a_read_leaves_no_file_behind() {
             &["state", "list"][..],
             &["state", "list", "--json"],
             &["state", "show", "B0TEST0001"],
-            &["state", "show", "--infohash", "0123456789abcdef0123456789abcdef01234567"],
+            &[
+                "state",
+                "show",
+                "--infohash",
+                "0123456789abcdef0123456789abcdef01234567",
+            ],
             &["state", "should-skip", "B0TEST0001", "staged"],
             &["state", "export"],
             &["state", "verify"],
@@ -121,7 +130,11 @@ fn a_read_of_an_existing_state_makes_its_lock_only_where_it_must() {
     let state = dir.path().join("processed.json");
     fs::write(&state, fixture(STATE)).unwrap();
     mamfast_run(&state, ["state", "list"]).expect_code(0, "a clean read");
-    assert_eq!(names(dir.path()), ["processed.json"], "a clean read takes no lock");
+    assert_eq!(
+        names(dir.path()),
+        ["processed.json"],
+        "a clean read takes no lock"
+    );
     // A corrupt main file with a valid backup is repaired by the read, under the lock.
     fs::copy(&state, dir.path().join("processed.json.bak")).unwrap();
     fs::write(&state, b"{\"processed\": ").unwrap();
@@ -147,7 +160,11 @@ fn an_unknown_mamfast_variable_is_a_config_error_with_the_nearest_name() {
     // Lower case is caught too.
     let out = with_env(&state, &[("mamfast_state_file", "/x")], &["state", "list"]);
     out.expect_code(78, "a lower-case variable");
-    assert!(out.stderr.contains("did you mean MAMFAST_STATE_FILE?"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("did you mean MAMFAST_STATE_FILE?"),
+        "{}",
+        out.stderr
+    );
 
     // What mamfast hands a plugin, and the test switches, are known: a nested mamfast runs.
     let out = with_env(
@@ -179,7 +196,11 @@ fn an_empty_failed_ttl_in_a_file_is_an_error_and_a_mistyped_table_is_named() {
     let config = dir.path().join("mamfast.toml");
     fs::write(&config, "[state]\nfailed_ttl = \"\"\n").unwrap();
     let config_text = config.display().to_string();
-    let out = with_env(&state, &[("MAMFAST_CONFIG", &config_text)], &["state", "prune"]);
+    let out = with_env(
+        &state,
+        &[("MAMFAST_CONFIG", &config_text)],
+        &["state", "prune"],
+    );
     out.expect_code(78, "an empty failed_ttl");
     assert!(
         out.stderr
@@ -189,7 +210,11 @@ fn an_empty_failed_ttl_in_a_file_is_an_error_and_a_mistyped_table_is_named() {
         out.stderr
     );
     fs::write(&config, "[sate]\nfailed_ttl = \"3d\"\n").unwrap();
-    let out = with_env(&state, &[("MAMFAST_CONFIG", &config_text)], &["state", "prune"]);
+    let out = with_env(
+        &state,
+        &[("MAMFAST_CONFIG", &config_text)],
+        &["state", "prune"],
+    );
     out.expect_code(78, "a mistyped table");
     assert!(
         out.stderr.contains("[sate] (did you mean [state]?)"),
@@ -226,7 +251,10 @@ fn prune_json_compact_is_one_line_and_json_alone_is_unchanged() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("processed.json");
     fs::write(&state, fixture(STATE)).unwrap();
-    let compact = mamfast_run(&state, ["-q", "--dry-run", "state", "prune", "--json=compact"]);
+    let compact = mamfast_run(
+        &state,
+        ["-q", "--dry-run", "state", "prune", "--json=compact"],
+    );
     compact.expect_code(0, "--json=compact");
     assert_eq!(compact.stdout.lines().count(), 1, "{}", compact.stdout);
     let pretty = mamfast_run(&state, ["-q", "--dry-run", "state", "prune", "--json"]);
@@ -236,12 +264,21 @@ fn prune_json_compact_is_one_line_and_json_alone_is_unchanged() {
     let b: serde_json::Value = serde_json::from_str(&pretty.stdout).unwrap();
     assert_eq!(a, b, "the same report");
     // The keys in the same (sorted) order as the pretty form.
-    assert!(compact.stdout.starts_with("{\"dry_run\":true,\"expired_failed\":["));
-    let explicit = mamfast_run(&state, ["-q", "--dry-run", "state", "prune", "--json=pretty"]);
+    assert!(compact
+        .stdout
+        .starts_with("{\"dry_run\":true,\"expired_failed\":["));
+    let explicit = mamfast_run(
+        &state,
+        ["-q", "--dry-run", "state", "prune", "--json=pretty"],
+    );
     assert_eq!(explicit.stdout, pretty.stdout);
     // Nothing to remove: still one line, and nothing on stderr.
     let empty = dir.path().join("empty.json");
-    fs::write(&empty, "{\"failed\": {}, \"processed\": {}, \"version\": 2}").unwrap();
+    fs::write(
+        &empty,
+        "{\"failed\": {}, \"processed\": {}, \"version\": 2}",
+    )
+    .unwrap();
     let out = mamfast_run(&empty, ["-q", "state", "prune", "--json=compact"]);
     out.expect_code(0, "nothing to prune");
     assert_eq!(
@@ -290,7 +327,11 @@ fn a_lock_held_by_the_same_process_through_three_runs_is_reported_stuck() {
     prune().expect_code(75, "busy again, but not stuck");
     // A read never counts (and never writes the record).
     fs::remove_file(&record).unwrap();
-    let out = with_env(&state, &[("MAMFAST_LOCK_TIMEOUT", "0s")], &["state", "list"]);
+    let out = with_env(
+        &state,
+        &[("MAMFAST_LOCK_TIMEOUT", "0s")],
+        &["state", "list"],
+    );
     out.expect_code(0, "a clean read takes no lock");
     assert!(!record.exists());
 }

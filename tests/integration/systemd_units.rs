@@ -69,7 +69,9 @@ fn systemd_analyze() -> bool {
             false
         }
         Err(e) => {
-            eprintln!("skipped: systemd-analyze cannot be run ({e}): the shipped units are not verified");
+            eprintln!(
+                "skipped: systemd-analyze cannot be run ({e}): the shipped units are not verified"
+            );
             false
         }
     }
@@ -98,7 +100,11 @@ fn the_shipped_units_pass_systemd_analyze_verify() {
     // The check is real: without mamfast where ExecStart says, verify fails.
     fs::remove_file(sandbox.dir.path().join("home/.cargo/bin/mamfast")).unwrap();
     let out = sandbox.analyze(&["verify"], &[service(), timer()]);
-    assert!(!out.status.success(), "verify passed without the binary: {}", text(&out));
+    assert!(
+        !out.status.success(),
+        "verify passed without the binary: {}",
+        text(&out)
+    );
 }
 
 #[test]
@@ -106,7 +112,10 @@ fn the_shipped_service_rates_ok_or_better_on_systemd_analyze_security() {
     if !systemd_analyze() {
         return;
     }
-    let help = Command::new("systemd-analyze").arg("--help").output().unwrap();
+    let help = Command::new("systemd-analyze")
+        .arg("--help")
+        .output()
+        .unwrap();
     let help = String::from_utf8_lossy(&help.stdout);
     if !(help.contains("--offline") && help.contains("--threshold")) {
         eprintln!(
@@ -154,8 +163,8 @@ fn the_service_uses_the_cron_lines_configuration_and_fails_on_a_stuck_lock() {
     // 75 (busy) is a success; 74 (stuck, see loud.rs) is not listed, so it fails the unit.
     assert!(lines.contains(&"SuccessExitStatus=75"));
     assert!(lines.contains(&"ReadWritePaths=-%S/mamfast"));
-    let readme = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
-        .unwrap();
+    let readme =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
     assert!(
         readme.contains("$HOME/.cargo/bin/mamfast --quiet state prune --json=compact"),
         "the README's cron line runs what the unit runs"
