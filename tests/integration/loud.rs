@@ -244,6 +244,14 @@ fn verify_exits_1_while_the_state_is_usable_only_from_a_backup() {
     // A missing main file with a backup is the same.
     fs::remove_file(&state).unwrap();
     mamfast_run(&state, ["state", "verify"]).expect_code(1, "a missing main file, a valid .bak");
+    // No state at all (a first run, or a typo): usable and empty, but said.
+    let out = mamfast_run(&dir.path().join("typo.json"), ["state", "verify"]);
+    out.expect_code(0, "no state file");
+    assert!(
+        out.stderr.contains("typo.json does not exist yet"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]

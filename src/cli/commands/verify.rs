@@ -95,6 +95,16 @@ pub fn run(ctx: &Ctx, args: VerifyArgs) -> Result<i32> {
                 Source::Missing => "missing".into(),
                 Source::Backup { generation, .. } => label(Some(*generation)),
             };
+            if loaded.source == Source::Missing {
+                // The store's own notice is silenced here; a mistyped path must still show.
+                report.problems.push(Problem {
+                    severity: Severity::Warning,
+                    message: format!(
+                        "{} does not exist yet: the state is empty",
+                        store.path().display()
+                    ),
+                });
+            }
             if let Source::Backup { generation, .. } = &loaded.source {
                 report.problems.push(Problem {
                     severity: Severity::Warning,
