@@ -125,6 +125,21 @@ pub enum Error {
         exclusive: Option<bool>,
     },
 
+    /// The same process held the lock through several writes in a row that each timed out
+    /// (exit 74): a stuck holder, which needs the operator rather than another try.
+    #[error(
+        "{lock_file} was held by {holder} through {runs} writes in a row that each waited {} \
+         and gave up: it looks stuck.\nFind out what that process is doing and end it if it \
+         hangs (mamfast never breaks a lock); until then no write can run.",
+        humantime::format_duration(*.waited)
+    )]
+    LockStuck {
+        lock_file: PathBuf,
+        waited: Duration,
+        holder: String,
+        runs: u32,
+    },
+
     /// A configuration value or file is wrong (exit 78).
     #[error("{0}")]
     Config(String),
@@ -145,7 +160,7 @@ impl Error {
             | Error::IllegalTransition { .. }
             | Error::Data(_) => exit::DATAERR,
             Error::CannotCreate { .. } => exit::CANTCREAT,
-            Error::Io { .. } | Error::Stdout(_) => exit::IOERR,
+            Error::Io { .. } | Error::Stdout(_) | Error::LockStuck { .. } => exit::IOERR,
             Error::LockTimeout { .. } => exit::TEMPFAIL,
             Error::Config(_) => exit::CONFIG,
             Error::PluginExec(_) => exit::CANNOT_EXECUTE,

@@ -5,7 +5,7 @@
 //!
 //! A test binary of its own: it needs root, `/dev/fuse`, loop devices, `outagefs`,
 //! `mkfs.ext4`, `mkfs.xfs` and `python3`, and takes minutes. Without them each test prints
-//! `SKIPPED: <why>` and passes, unless `MAMFAST_POWER_LOSS=required` (set by `.ci/run` where
+//! `SKIPPED: <why>` and passes, unless `POWER_LOSS_TEST=required` (set by `.ci/run` where
 //! root and `/dev/fuse` are there), which makes a missing tool a failure: CI cannot pass by
 //! skipping. The scenarios and the check of each crash point are in `tests/power-loss/`; a
 //! scenario is an entry in `scenarios.py` and a line here.
@@ -73,8 +73,8 @@ fn unavailable() -> Option<String> {
 /// Runs one scenario on file system `fs`; None (after printing why) when the suite cannot run.
 fn run_scenario(scenario: &str, fs: &str) -> Option<Verdicts> {
     if let Some(why) = unavailable() {
-        if std::env::var("MAMFAST_POWER_LOSS").as_deref() == Ok("required") {
-            panic!("power loss {scenario}: MAMFAST_POWER_LOSS=required, but {why}");
+        if std::env::var("POWER_LOSS_TEST").as_deref() == Ok("required") {
+            panic!("power loss {scenario}: POWER_LOSS_TEST=required, but {why}");
         }
         // Straight to the terminal: libtest keeps print!ed output of a passing test hidden.
         let _ = writeln!(std::io::stderr(), "SKIPPED: power loss {scenario}: {why}");

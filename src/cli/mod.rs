@@ -135,7 +135,7 @@ pub enum StateCommand {
     Backups(commands::backups::BackupsArgs),
     /// Make a backup generation the main file
     Restore(commands::restore::RestoreArgs),
-    /// Load and validate the state; report problems
+    /// Load and validate the state; exit 1 if usable only from a backup, 65 if not usable
     Verify(commands::verify::VerifyArgs),
     /// Apply operations from JSON Lines, all or nothing, in one write
     Apply(commands::apply::ApplyArgs),

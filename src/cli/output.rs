@@ -150,6 +150,20 @@ impl Console {
         )
     }
 
+    /// `value` as one line of JSON on stdout (keys sorted, no spaces, non-ASCII as it is): one
+    /// journal line per run, for logs.
+    pub fn json_line<T: Serialize + ?Sized>(&self, value: &T) -> Result<()> {
+        // Through a Value, whose map keeps its keys sorted, as the pretty form has them.
+        let value = serde_json::to_value(value).map_err(|e| Error::Stdout(e.into()))?;
+        let mut out = io::stdout().lock();
+        stdout_written(
+            serde_json::to_writer(&mut out, &value)
+                .map_err(io::Error::from)
+                .and_then(|_| out.write_all(b"\n"))
+                .and_then(|()| out.flush()),
+        )
+    }
+
     /// A table on stdout that fits the terminal: the widest columns are truncated first.
     pub fn table<R, C>(&self, header: &[&str], rows: R) -> Result<()>
     where

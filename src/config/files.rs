@@ -188,7 +188,11 @@ impl ConfigFile {
                     .filter_map(|k| k.strip_prefix(top.as_str())?.strip_prefix('.'))
                     .collect();
                 if children.is_empty() {
-                    unknown.push(top.clone());
+                    // A mistyped table (`[sate]`) is named as a table.
+                    unknown.push(match value {
+                        Value::Dict(..) => format!("[{top}]"),
+                        _ => top.clone(),
+                    });
                     continue;
                 }
                 match value {
@@ -223,6 +227,8 @@ impl ConfigFile {
             msg.push_str(&format!("\n  {key}"));
             if key == Key::DryRun.name() {
                 msg.push_str(" (dry-run is per invocation: use --dry-run or MAMFAST_DRY_RUN=1)");
+            } else if let Some(best) = key.strip_prefix('[').and_then(nearest_table) {
+                msg.push_str(&format!(" (did you mean [{best}]?)"));
             } else if let Some(best) = nearest_file_key(key) {
                 msg.push_str(&format!(" (did you mean {best}?)"));
             }
@@ -271,9 +277,23 @@ fn nearest_file_key(unknown: &str) -> Option<&'static str> {
     suggest::nearest(file_keys(), score)
 }
 
+/// The known table nearest to a mistyped one (`[sate]` → `state`).
+fn nearest_table(unknown: &str) -> Option<&'static str> {
+    let unknown = unknown.trim_end_matches(']');
+    let tables = file_keys().filter_map(|key| key.split_once('.').map(|(table, _)| table));
+    suggest::nearest(tables, |table| suggest::similarity(unknown, table))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_mistyped_table_suggests_the_table() {
+        assert_eq!(nearest_table("sate]"), Some("state"));
+        assert_eq!(nearest_table("plugin]"), Some("plugins"));
+        assert_eq!(nearest_table("zzz]"), None);
+    }
 
     #[test]
     fn did_you_mean_suggests_the_nearest_key() {

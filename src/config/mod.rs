@@ -6,6 +6,7 @@
 //! `paths.rs` and `duration.rs` for the two kinds of value that need care.
 
 mod duration;
+mod env_names;
 mod files;
 mod key;
 mod layers;
@@ -74,7 +75,13 @@ type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 impl Settings {
     /// Loads the configuration, reading the real process environment.
     /// A variable that is set but not UTF-8 is an error (not taken for unset).
+    /// A `MAMFAST_*` variable mamfast does not know is an error, as an unknown key in a config
+    /// file is.
     pub fn load(overrides: &Overrides) -> Result<Settings> {
+        let names: Vec<String> = std::env::vars_os()
+            .map(|(name, _)| name.to_string_lossy().into_owned())
+            .collect();
+        env_names::check(names.iter().map(String::as_str))?;
         // The first variable consulted that is not UTF-8; checked after the load, so that
         // only the variables the load actually reads count.
         let not_utf8 = std::cell::RefCell::new(None);
@@ -125,10 +132,12 @@ impl Settings {
 
     /// The state file's [`Store`](crate::store::Store), configured exactly as the built-in
     /// commands configure theirs; its notices (recovery, waiting for the lock, …) are printed
-    /// to standard error as `warning: …`.
+    /// to standard error as `warning: …`. A write creates the state's directory only for the
+    /// built-in default path: a path that was typed must name an existing directory.
     pub fn store(&self) -> crate::store::Store {
         crate::store::Store::new(self.state_file.clone(), self.store_options())
             .with_periodic_backups(self.backup_hourly, self.backup_daily)
+            .creating_dir(self.origin(Key::StateFile.name()) == Origin::Default)
     }
 
     /// Where `key` (one of [`KEYS`]) came from. An unknown key answers [`Origin::Default`].

@@ -130,7 +130,17 @@ impl<'a> Resolver<'a> {
         max: Duration,
     ) -> Option<Option<Duration>> {
         match v {
-            Value::String(_, s) if may_be_unset && s.trim().is_empty() => Some(None),
+            // Empty is "unset" only in the environment, where a plugin is handed an unset
+            // value that way; in a file, leaving the key out says it.
+            Value::String(_, s) if may_be_unset && s.trim().is_empty() => match origin {
+                Origin::Env(_) => Some(None),
+                _ => self.bad(
+                    key,
+                    origin,
+                    "found an empty string, expected a duration such as \"30d\"; to leave it \
+                     unset, remove the line",
+                ),
+            },
             Value::String(_, s) => match parse_duration(s, false).and_then(|d| at_most(d, max)) {
                 Ok(d) => Some(Some(d)),
                 Err(detail) => self.bad(key, origin, detail),

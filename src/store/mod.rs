@@ -40,6 +40,7 @@ mod names;
 mod notice;
 mod paths;
 mod retention;
+mod stuck;
 mod sys;
 mod token;
 mod types;
@@ -67,6 +68,7 @@ pub use faults::FaultPoint;
 pub use names::backup_suffix;
 pub use notice::Notice;
 pub use retention::{Kept, Retention};
+pub use stuck::STUCK_AFTER;
 pub(crate) use sys::two_cpus;
 pub use token::{state_token, Tee, TokenWriter};
 pub use types::{
@@ -86,6 +88,8 @@ pub struct Store {
     network_checked: AtomicBool,
     /// Hourly and daily backups kept besides the newest `backup_depth`.
     periodic: (usize, usize),
+    /// Whether a write may create the state's missing directory (see [`Store::creating_dir`]).
+    create_dir: bool,
 }
 
 impl fmt::Debug for Store {
@@ -113,6 +117,7 @@ impl Store {
             fault_env_error,
             network_checked: AtomicBool::new(false),
             periodic: (0, 0),
+            create_dir: false,
         }
     }
 
@@ -131,6 +136,15 @@ impl Store {
             hourly: self.periodic.0,
             daily: self.periodic.1,
         }
+    }
+
+    /// Lets a write create the state file's directory when it does not exist. Without it, a
+    /// write to a file in a missing directory is an error (exit 74): in a timer or cron job a
+    /// mistyped path must be noticed, not become a new empty state. For a path nobody typed
+    /// (the built-in default under `$XDG_STATE_HOME`), creating it is what a first run needs.
+    pub fn creating_dir(mut self, create: bool) -> Store {
+        self.create_dir = create;
+        self
     }
 
     /// Sends notices to `sink` instead of standard error.
@@ -315,18 +329,29 @@ impl Store {
         // A path that names no file (`/`) is refused by `paths` before a directory is made.
         let real_dir = self.paths()?.dir;
         let given_dir = parent_dir(&self.path);
+        if !self.create_dir && !given_dir.is_dir() {
+            return Err(missing_dir(&self.path, &given_dir));
+        }
         fs::create_dir_all(&given_dir)
             .map_err(|e| Error::io("creating the directory", &given_dir, e))?;
         // A (dangling) symlink into a directory that does not exist yet: the lock of the real
         // path is made there.
         fs::create_dir_all(&real_dir)
             .map_err(|e| Error::io("creating the directory", &real_dir, e))?;
-        let _lock = self.lock_for_write()?;
+        // A holder that outlasts several writes in a row is reported as stuck (exit 74).
+        let _lock = self
+            .lock_for_write()
+            .map_err(|e| stuck::count(&self.path, e))?;
+        stuck::clear(&self.path);
         let paths = self.paths()?;
         self.check_network(&paths);
         interrupted::settle(&paths, &self.retention(), &*self.notify);
         let found = load_chain(&paths, &self.path, parse)?;
         self.notify_problems(&found.loaded.state);
+        if found.loaded.source == Source::Missing {
+            // A first run, or a mistyped name in an existing directory: said, as a read says it.
+            (self.notify)(&Notice::StateMissing(self.path.clone()));
+        }
         let loaded = self.repair(&paths, found)?;
         let mut state = loaded.state;
         let done = match f(&mut state)? {
@@ -588,7 +613,9 @@ impl Store {
     /// A shared lock for reading, or none where none can be had: no lock file in dry run, no
     /// directory, or a directory where it cannot be created (with a notice).
     fn lock_for_read(&self) -> Result<Option<Lock>> {
-        let create = !self.options.dry_run;
+        // A read leaves no file behind: the lock file is made only beside a state file that
+        // exists (through its symlinks), which a read may have to repair from a backup.
+        let create = !self.options.dry_run && fs::metadata(&self.path).is_ok();
         let lock_file = self.lock_path();
         let file = match self.open_lock(create) {
             None => return Ok(None),
@@ -707,6 +734,22 @@ impl Store {
             });
         }
     }
+}
+
+/// A write to a state file whose directory does not exist (and may not be created).
+fn missing_dir(path: &Path, dir: &Path) -> Error {
+    Error::io(
+        "writing",
+        path,
+        io::Error::new(
+            io::ErrorKind::NotFound,
+            format!(
+                "its directory {} does not exist (a typo in the path?); if the path is right, \
+                 create the directory first",
+                dir.display()
+            ),
+        ),
+    )
 }
 
 /// Frees a large state on a thread of its own: freeing 100k entries takes about 20 ms that

@@ -401,7 +401,7 @@ fn unknown_keys_are_errors_naming_the_key_the_file_and_the_known_keys() {
         "{text}"
     );
     assert!(
-        text.contains("plugin (did you mean plugins.dirs?)"),
+        text.contains("[plugin] (did you mean [plugins]?)"),
         "{text}"
     );
     assert!(

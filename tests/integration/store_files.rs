@@ -86,14 +86,27 @@ fn a_missing_directory_reads_as_empty_and_is_created_by_a_write() {
     assert!(store.generations().iter().all(|g| !g.exists));
     assert!(!dir.path().join("a").exists());
 
+    // A write does not create the directory (a mistyped path must be noticed: exit 74)…
+    let err = write_generation(&store, 1).unwrap_err();
+    assert_eq!(err.exit_code(), 74, "{err}");
+    assert!(err.to_string().contains("does not exist"), "{err}");
+    assert!(!dir.path().join("a").exists());
+    // … unless the store may create it (the built-in default path).
+    let store = store.creating_dir(true);
     write_generation(&store, 1).unwrap();
     assert_eq!(generation_of_file(&path), Some(1));
     assert_eq!(
         names(&dir.path().join("a/b")),
         ["processed.json", "processed.json.lock"]
     );
-    // The one notice: the read said the state file did not exist yet.
-    assert_eq!(*notices.lock().unwrap(), [Notice::StateMissing(path)]);
+    // The read, then the write, said the state file did not exist yet.
+    assert_eq!(
+        *notices.lock().unwrap(),
+        [
+            Notice::StateMissing(path.clone()),
+            Notice::StateMissing(path)
+        ]
+    );
 }
 
 #[test]
@@ -127,11 +140,15 @@ fn stale_temp_files_of_dead_writers_are_removed_by_the_next_writer() {
     write_generation(&store, 2).unwrap();
     assert!(!dead.exists());
     assert!(alive.exists() && foreign.exists());
+    // The first write said the file did not exist yet; the second removed the dead one's.
     assert_eq!(
         &notices.lock().unwrap()[..],
-        [Notice::StaleTempRemoved(dead.clone())]
+        [
+            Notice::StateMissing(path.clone()),
+            Notice::StaleTempRemoved(dead.clone())
+        ]
     );
-    assert!(notices.lock().unwrap()[0]
+    assert!(notices.lock().unwrap()[1]
         .to_string()
         .contains("interrupted write"));
 }

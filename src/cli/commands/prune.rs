@@ -21,9 +21,26 @@ pub struct PruneArgs {
     /// Also remove failed entries whose last failure is older than this (30d, 12h, 2w, or days)
     #[arg(long, value_name = "DUR")]
     pub failed_older_than: Option<String>,
-    /// Print a JSON report: {"dry_run", "stale", "expired_failed", "removed"}
-    #[arg(long)]
-    pub json: bool,
+    /// Print a JSON report: {"dry_run", "stale", "expired_failed", "removed"}; `--json=compact`
+    /// prints it on one line (one journal line per run)
+    #[arg(
+        long,
+        value_name = "STYLE",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "pretty",
+        value_enum
+    )]
+    pub json: Option<JsonStyle>,
+}
+
+/// How `--json` prints its report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum JsonStyle {
+    /// Indented, one key a line (what `--json` alone prints)
+    Pretty,
+    /// One line
+    Compact,
 }
 
 #[derive(Serialize)]
@@ -88,9 +105,9 @@ fn report(
     expired: &[ExpiredFailed],
 ) -> Result<()> {
     let dry_run = ctx.dry_run();
-    if args.json {
+    if let Some(style) = args.json {
         let removed = |n: usize| if dry_run { 0 } else { n };
-        ctx.console.json(&PruneJson {
+        let report = PruneJson {
             dry_run,
             expired_failed: expired,
             removed: Removed {
@@ -98,8 +115,11 @@ fn report(
                 processed: removed(stale.len()),
             },
             stale,
-        })?;
-        return Ok(());
+        };
+        return match style {
+            JsonStyle::Pretty => ctx.console.json(&report),
+            JsonStyle::Compact => ctx.console.json_line(&report),
+        };
     }
     let removing = ctx.did("remove", "removed");
     for s in stale {

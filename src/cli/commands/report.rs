@@ -122,6 +122,7 @@ fn kind(err: &Error) -> &'static str {
         Error::CannotCreate { .. } => "cannot_create",
         Error::Io { .. } | Error::Stdout(_) => "io",
         Error::LockTimeout { .. } => "lock_timeout",
+        Error::LockStuck { .. } => "lock_stuck",
         Error::Config(_) => "config",
         Error::PluginExec(_) => "plugin",
     }

@@ -1,5 +1,6 @@
 //! `mamfast state verify`: load and validate the state without changing anything, and report
-//! what an operator should know. Exit 65 when the state is not usable.
+//! what an operator should know. Exit 65 when the state is not usable, 1 when it is usable only
+//! from a backup (the main file is corrupt or missing), so that a monitoring check fires.
 
 use clap::Args;
 use serde::Serialize;
@@ -13,6 +14,11 @@ use mamfast::state::ops::find_stale_entries;
 use mamfast::state::time::parse_timestamp;
 use mamfast::state::{Stage, State, Status, CURRENT_VERSION};
 use mamfast::store::{Source, Store, StoreOptions};
+
+/// The exit code of a state that is usable only from a backup: not an error (the next command
+/// recovers it), but not 0 either, or a check built on `verify` never fires while the main
+/// file is corrupt.
+pub const USABLE_FROM_BACKUP: i32 = exit::FAILURE;
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
@@ -82,6 +88,7 @@ pub fn run(ctx: &Ctx, args: VerifyArgs) -> Result<i32> {
         version: None,
     };
     let outcome = store.read_loaded();
+    let from_backup = matches!(&outcome, Ok(l) if matches!(l.source, Source::Backup { .. }));
     let failure = match outcome {
         Ok(loaded) => {
             report.usable = true;
@@ -90,6 +97,16 @@ pub fn run(ctx: &Ctx, args: VerifyArgs) -> Result<i32> {
                 Source::Missing => "missing".into(),
                 Source::Backup { generation, .. } => label(Some(*generation)),
             };
+            if loaded.source == Source::Missing {
+                // The store's own notice is silenced here; a mistyped path must still show.
+                report.problems.push(Problem {
+                    severity: Severity::Warning,
+                    message: format!(
+                        "{} does not exist yet: the state is empty",
+                        store.path().display()
+                    ),
+                });
+            }
             if let Source::Backup { generation, .. } = &loaded.source {
                 report.problems.push(Problem {
                     severity: Severity::Warning,
@@ -131,6 +148,7 @@ pub fn run(ctx: &Ctx, args: VerifyArgs) -> Result<i32> {
         // The JSON report already holds the error; its exit code still tells.
         Some(err) if args.json => Ok(err.exit_code()),
         Some(err) => Err(err),
+        None if from_backup => Ok(USABLE_FROM_BACKUP),
         None => Ok(exit::OK),
     }
 }

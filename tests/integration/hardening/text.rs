@@ -470,6 +470,12 @@ fn a_rejected_command_line_value_is_quoted_escaped() {
 fn an_id_with_a_line_break_stays_on_its_line_in_messages() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("processed.json");
+    // An existing state, so that the only line is the command's own.
+    fs::write(
+        &state,
+        "{\"failed\": {}, \"processed\": {}, \"version\": 2}",
+    )
+    .unwrap();
     let id = "B0NL\nerror: the state file is corrupt, run rm -rf";
     for args in [
         vec!["state", "mark-failed", id, "--error", "e"],
