@@ -13,6 +13,9 @@ pub mod exit {
     pub const OK: i32 = 0;
     pub const FAILURE: i32 = 1;
     pub const USAGE: i32 = 2;
+    /// `state show` and `state should-skip`: the ID (or infohash) is in no entry, so a
+    /// script tells "not there" from "there" (and from an error) by the code alone.
+    pub const NOT_FOUND: i32 = 3;
     pub const DATAERR: i32 = 65;
     pub const CANTCREAT: i32 = 73;
     pub const IOERR: i32 = 74;

@@ -1,5 +1,5 @@
 //! `mamfast state should-skip <ID> <STAGE>`: exit 0 if the stage is done and its artifact
-//! still exists, 1 if it must run. For shell pipelines: `mamfast state should-skip X staged || stage X`.
+//! still exists, 1 if it must run, 3 if it must run because the ID is not in processed. For shell pipelines: `mamfast state should-skip X staged || stage X`.
 
 use clap::Args;
 
@@ -37,9 +37,11 @@ pub fn run(ctx: &Ctx, args: ShouldSkipArgs) -> Result<i32> {
         }
     };
     ctx.console.info(format!("{}: {why}", escape(&args.id)));
-    Ok(if decision.skip() {
-        exit::OK
-    } else {
-        exit::FAILURE
+    Ok(match decision {
+        _ if decision.skip() => exit::OK,
+        // Must run too (`should-skip X staged || stage X` still works), but a script can
+        // tell an ID the state has never seen.
+        SkipDecision::NoEntry => exit::NOT_FOUND,
+        _ => exit::FAILURE,
     })
 }
