@@ -20,6 +20,7 @@ mod plugins;
 mod properties;
 mod python_interop;
 mod readme_examples;
+mod shell;
 mod store_backups;
 mod store_faults;
 mod store_files;

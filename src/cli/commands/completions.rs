@@ -74,8 +74,7 @@ pub fn answer_request() {
 /// The command tree as completion sees it: the plugins that run, and candidates for the
 /// values mamfast knows.
 fn completion_command() -> clap::Command {
-    let args: Vec<OsString> = std::env::args_os().collect();
-    let found = plugins::scan_lenient(plugins::config_arg(&args));
+    let found = plugins::scan_lenient(plugins::config_arg(&request_words()));
     with_value_candidates(plugins::with_plugin_subcommands(Cli::command(), &found))
 }
 
@@ -134,13 +133,21 @@ fn statuses() -> Vec<CompletionCandidate> {
 /// (`--config`, `--state-file`) when given, else the environment and config files. In dry-run
 /// mode, so that reading never repairs or writes anything.
 fn settings() -> Option<Settings> {
-    let args: Vec<OsString> = std::env::args_os().collect();
+    let args = request_words();
     let overrides = Overrides {
         config: plugins::config_arg(&args),
         state_file: option_value(&args, "--state-file").map(PathBuf::from),
         dry_run: true,
     };
     Settings::load(&overrides).ok()
+}
+
+/// The command line being completed: the words after the first `--` (`mamfast state …`).
+fn request_words() -> Vec<OsString> {
+    std::env::args_os()
+        .skip_while(|a| a != "--")
+        .skip(1)
+        .collect()
 }
 
 /// The value of `--NAME VALUE` or `--NAME=VALUE` on a command line, the last one given.
