@@ -15,8 +15,14 @@
 fn cli_transcripts() {
     for (key, _) in std::env::vars_os() {
         let key = key.to_string_lossy().into_owned();
-        let colour = ["NO_COLOR", "CLICOLOR", "CLICOLOR_FORCE", "_MAMFAST_COMPLETE"];
-        if key.starts_with("MAMFAST_") || key.starts_with("XDG_") || colour.contains(&key.as_str()) {
+        let colour = [
+            "NO_COLOR",
+            "CLICOLOR",
+            "CLICOLOR_FORCE",
+            "_MAMFAST_COMPLETE",
+        ];
+        if key.starts_with("MAMFAST_") || key.starts_with("XDG_") || colour.contains(&key.as_str())
+        {
             std::env::remove_var(&key);
         }
     }
