@@ -479,3 +479,15 @@ fn not_found_has_its_own_exit_code_for_show_and_should_skip() {
     assert_eq!(code(&["state", "retry", "NOPE"]), 0);
     assert_eq!(code(&["state", "clear", "NOPE"]), 0);
 }
+
+#[test]
+fn a_fifo_as_state_file_neither_hangs_a_tab_nor_leaves_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("processed.json");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    // No writer ever opens it: a read that waited would hang the test.
+    let got = complete(Some(&fifo), 3, &["state", "show", ""]);
+    assert_eq!(values(got), Vec::<String>::new());
+    assert_eq!(files(dir.path()), ["processed.json"]);
+}
