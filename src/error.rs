@@ -13,8 +13,11 @@ pub mod exit {
     pub const OK: i32 = 0;
     pub const FAILURE: i32 = 1;
     pub const USAGE: i32 = 2;
+    /// `state show` and `state should-skip`: the ID (or infohash) is in no entry, so a
+    /// script tells "not there" from "there" (and from an error) by the code alone.
+    pub const NOT_FOUND: i32 = 3;
     /// `state import --if-token`: the state changed since the token was read (re-read, retry).
-    pub const CONFLICT: i32 = 3;
+    pub const CONFLICT: i32 = 4;
     pub const DATAERR: i32 = 65;
     pub const CANTCREAT: i32 = 73;
     pub const IOERR: i32 = 74;
@@ -50,7 +53,7 @@ pub enum Error {
     },
 
     /// `state import --if-token`: the state is no longer the one the token was read from
-    /// (exit 3). Nothing was written; the caller reads the state again and retries.
+    /// (exit 4). Nothing was written; the caller reads the state again and retries.
     #[error(
         "{}: the state changed since it was read (token {expected}, now {found}); nothing was \
          imported.\nRead it again (`mamfast state export --token-file FILE`), redo the change \

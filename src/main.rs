@@ -6,6 +6,8 @@ use cli::output::{print_clap, ColorChoice, Console};
 use cli::{commands, parse, plugins};
 
 fn main() {
+    // A TAB press in a shell with mamfast's completions: answered here, then exit.
+    commands::completions::answer_request();
     let mut cli = match parse::parse() {
         Ok(cli) => cli,
         Err(err) => {

@@ -1,7 +1,7 @@
 //! Runs the transcripts in `cmd-tests/`: every command's output as an operator sees it.
 //!
 //! Hermetic: the variables a developer's shell may carry (`MAMFAST_*`, `XDG_*`, `NO_COLOR`,
-//! `COLUMNS`) are removed before any case runs, `HOME` points at a directory that does not
+//! `CLICOLOR*`, `COLUMNS`) are removed before any case runs, `HOME` points at a directory that does not
 //! exist, the clock is fixed (`MAMFAST_NOW`, `TZ=UTC`) and so is the width (`COLUMNS`).
 //! Each case with a `.in/` directory runs in a sandboxed copy of it (`.out/` holds the files
 //! expected afterwards). Besides `mamfast`, a case may run the helpers of `cmd-tests/bin/`
@@ -16,7 +16,14 @@
 fn cli_transcripts() {
     for (key, _) in std::env::vars_os() {
         let key = key.to_string_lossy().into_owned();
-        if key.starts_with("MAMFAST_") || key.starts_with("XDG_") || key == "NO_COLOR" {
+        let colour = [
+            "NO_COLOR",
+            "CLICOLOR",
+            "CLICOLOR_FORCE",
+            "_MAMFAST_COMPLETE",
+        ];
+        if key.starts_with("MAMFAST_") || key.starts_with("XDG_") || colour.contains(&key.as_str())
+        {
             std::env::remove_var(&key);
         }
     }

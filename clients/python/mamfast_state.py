@@ -43,7 +43,7 @@ CURRENT_SCHEMA_VERSION = 2
 
 # mamfast's exit codes (its README, "Exit codes").
 _EXIT_SKIP_RUN = 1
-_EXIT_CONFLICT = 3
+_EXIT_CONFLICT = 4
 _EXIT_DATA = 65
 _EXIT_LOCK = 75
 

@@ -30,7 +30,8 @@ use output::{ColorChoice, Console};
 )]
 #[command(about = "Keeps processed.json, the state of an audiobook upload pipeline, safe")]
 #[command(
-    after_help = "Exit codes: 0 ok, 1 should-skip says run, 2 usage, 3 import conflict, 65 data, \
+    after_help = "Exit codes: 0 ok, 1 should-skip says run, 2 usage, 3 show/should-skip: \
+ID not found, 4 import conflict, 65 data, \
 73 cannot create output, 74 I/O, 75 lock timeout, 78 configuration, 126 plugin cannot run."
 )]
 pub struct Cli {
@@ -74,6 +75,8 @@ pub enum Command {
     Plugins(commands::plugins::PluginsArgs),
     /// Print a shell completion script
     Completions(commands::completions::CompletionsArgs),
+    /// Print a manual page, or write them all (--out DIR)
+    Man(commands::man::ManArgs),
     /// Print this message or the help of the given command (a plugin's own --help)
     Help(commands::help::HelpArgs),
     /// Runs `mamfast-<NAME>` (a plugin)

@@ -6,11 +6,11 @@
 //! `--json` and `export` keep the exact value.
 
 use std::borrow::Cow;
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, Write};
 
+use anstyle::{AnsiColor, Style};
 use serde::Serialize;
 use tabled::builder::Builder;
-use tabled::settings::Style;
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 use mamfast::error::{Error, Result};
@@ -62,26 +62,26 @@ pub enum ColorChoice {
 /// How much to say, and how.
 #[derive(Debug, Clone, Copy)]
 pub struct Console {
+    /// Colour on stderr (messages).
     color: bool,
+    /// Colour on stdout (the status column of tables).
+    color_out: bool,
     quiet: bool,
     verbose: bool,
 }
 
-/// Width used when the terminal's cannot be found (cron, pipes) and `COLUMNS` is unset.
-const FALLBACK_WIDTH: usize = 100;
-
 impl Console {
     pub fn new(choice: ColorChoice, quiet: bool, verbose: bool) -> Console {
-        let color = match choice {
+        // `auto` asks anstream, as clap does for its own help: the stream is a terminal,
+        // `NO_COLOR` unset or empty, `CLICOLOR_FORCE` set forces it, `TERM=dumb` turns it off.
+        let wants = |auto: anstream::ColorChoice| match choice {
             ColorChoice::Always => true,
             ColorChoice::Never => false,
-            ColorChoice::Auto => {
-                std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-                    && io::stderr().is_terminal()
-            }
+            ColorChoice::Auto => auto != anstream::ColorChoice::Never,
         };
         Console {
-            color,
+            color: wants(anstream::AutoStream::choice(&io::stderr())),
+            color_out: wants(anstream::AutoStream::choice(&io::stdout())),
             quiet,
             verbose,
         }
@@ -90,42 +90,39 @@ impl Console {
     /// Something was done. Silent with `--quiet`.
     pub fn success(&self, msg: impl AsRef<str>) {
         if !self.quiet {
-            self.message("32", "", msg.as_ref());
+            self.message(AnsiColor::Green.on_default(), "", msg.as_ref());
         }
     }
 
     /// Something worth knowing that needs no action. Silent with `--quiet`.
     pub fn info(&self, msg: impl AsRef<str>) {
         if !self.quiet {
-            self.message("", "", msg.as_ref());
+            self.message(Style::new(), "", msg.as_ref());
         }
     }
 
     /// Details shown only with `--verbose`.
     pub fn detail(&self, msg: impl AsRef<str>) {
         if self.verbose && !self.quiet {
-            self.message("2", "", msg.as_ref());
+            self.message(Style::new().dimmed(), "", msg.as_ref());
         }
     }
 
     /// Something that needs attention; shown even with `--quiet`.
     pub fn warn(&self, msg: impl AsRef<str>) {
-        self.message("33", "warning: ", msg.as_ref());
+        self.message(AnsiColor::Yellow.on_default(), "warning: ", msg.as_ref());
     }
 
     /// The command failed; shown even with `--quiet`.
     pub fn error(&self, msg: impl AsRef<str>) {
-        self.message("31", "error: ", msg.as_ref());
+        self.message(AnsiColor::Red.on_default(), "error: ", msg.as_ref());
     }
 
-    fn message(&self, ansi: &str, label: &str, msg: &str) {
+    fn message(&self, style: Style, label: &str, msg: &str) {
         let msg = escape_lines(msg);
-        let mut err = io::stderr().lock();
-        let _ = if self.color && !ansi.is_empty() {
-            writeln!(err, "\x1b[{ansi}m{label}{msg}\x1b[0m")
-        } else {
-            writeln!(err, "{label}{msg}")
-        };
+        let style = if self.color { style } else { Style::new() };
+        // A plain style renders as nothing, so an uncoloured line has no escape at all.
+        let _ = writeln!(io::stderr().lock(), "{style}{label}{msg}{style:#}");
     }
 
     /// Human text for stdout, its lines kept and every other control character escaped.
@@ -164,14 +161,28 @@ impl Console {
         )
     }
 
-    /// A table on stdout that fits the terminal: the widest columns are truncated first.
+    /// A table on stdout that fits the terminal: the widest columns are truncated first,
+    /// the first (the ID an operator copies next) never.
     pub fn table<R, C>(&self, header: &[&str], rows: R) -> Result<()>
     where
         R: IntoIterator<Item = Vec<C>>,
         C: Into<String>,
     {
-        // The terminal is asked only here: most commands print no table.
-        self.data(render_table(header, rows, terminal_width()))
+        self.table_painted(header, rows, None)
+    }
+
+    /// [`Console::table`], the cells of one column coloured by `paint` when stdout takes
+    /// colour.
+    pub fn table_painted<R, C>(&self, header: &[&str], rows: R, paint: Option<Paint>) -> Result<()>
+    where
+        R: IntoIterator<Item = Vec<C>>,
+        C: Into<String>,
+    {
+        let paint = paint.filter(|_| self.color_out);
+        // The terminal is asked only here: most commands print no table. Escapes were
+        // added after every cell was escaped, so the text is written as it is.
+        let text = render(header, rows, table_width(), paint);
+        self.raw(text.as_bytes())
     }
 
     /// A table on stdout whose cells are never cut, however wide: for paths an operator must
@@ -181,8 +192,15 @@ impl Console {
         R: IntoIterator<Item = Vec<C>>,
         C: Into<String>,
     {
-        self.data(render(header, rows, None))
+        self.data(render(header, rows, None, None))
     }
+}
+
+/// How to colour the cells of one column of a table: `style` gets the cell's text.
+#[derive(Clone, Copy)]
+pub struct Paint {
+    pub column: usize,
+    pub style: fn(&str) -> Style,
 }
 
 /// Space before the first column and between two columns in tabled's blank style (one cell of
@@ -194,18 +212,21 @@ const MIN_COLUMN: usize = 4;
 
 /// Renders rows under a header as plain aligned columns no wider than `width` (in terminal
 /// cells: a CJK character counts two). When the table is too wide, the widest column is cut
-/// first; a cut cell ends in `…`, and a wide character is never split. Control characters in
-/// a cell are shown escaped ([`escape`]), and a cut never splits an escape.
+/// first, the first column never; a cut cell ends in `…`, and a wide character is never
+/// split. Control characters in a cell are shown escaped ([`escape`]), and a cut never splits
+/// an escape.
+#[cfg(test)]
 pub fn render_table<R, C>(header: &[&str], rows: R, width: usize) -> String
 where
     R: IntoIterator<Item = Vec<C>>,
     C: Into<String>,
 {
-    render(header, rows, Some(width))
+    render(header, rows, Some(width), None)
 }
 
-/// [`render_table`], cutting to `width` only when one is given.
-fn render<R, C>(header: &[&str], rows: R, width: Option<usize>) -> String
+/// [`render_table`], cutting to `width` only when one is given, one column coloured when
+/// `paint` is given.
+fn render<R, C>(header: &[&str], rows: R, width: Option<usize>, paint: Option<Paint>) -> String
 where
     R: IntoIterator<Item = Vec<C>>,
     C: Into<String>,
@@ -228,7 +249,7 @@ where
         let Some((i, _)) = widths
             .iter()
             .enumerate()
-            .filter(|(_, w)| **w > MIN_COLUMN)
+            .filter(|(i, w)| *i > 0 && **w > MIN_COLUMN)
             .max_by_key(|(i, w)| (**w, *i))
         else {
             break;
@@ -238,9 +259,13 @@ where
     // Cells are cut here, by terminal cells, because tabled's own truncation splits wide
     // characters into U+FFFD (tabled 0.17 to 0.22); tabled then lays the cut cells out.
     let mut builder = Builder::default();
+    let mut painted: Vec<String> = Vec::new();
     for (r, row) in table.iter().enumerate() {
-        builder.push_record(row.iter().zip(&widths).map(|(cell, w)| {
+        builder.push_record(row.iter().zip(&widths).enumerate().map(|(c, (cell, w))| {
             let cell = fit(cell, *w).into_owned();
+            if r > 0 && paint.is_some_and(|p| p.column == c) {
+                painted.push(cell.clone());
+            }
             // The header is padded to the column's budget, so every column is exactly as
             // wide as planned even when a cut wide character leaves a cell one cell short.
             match r {
@@ -250,13 +275,46 @@ where
         }));
     }
     let mut layout = builder.build();
-    layout.with(Style::blank());
+    layout.with(tabled::settings::Style::blank());
     let mut text = String::new();
-    for line in layout.to_string().lines() {
-        text.push_str(line.trim_end());
+    for (r, line) in layout.to_string().lines().enumerate() {
+        let line = line.trim_end();
+        match paint {
+            // Coloured after the layout, so tabled measures plain text: the column starts
+            // where the widths planned above put it.
+            Some(p) if r > 0 => {
+                let start =
+                    LEFT.len() + widths[..p.column].iter().sum::<usize>() + GAP.len() * p.column;
+                // The style is chosen by the whole value, even when the cell shows it cut.
+                let style = (p.style)(&table[r][p.column]);
+                text.push_str(&paint_at(line, start, &painted[r - 1], style));
+            }
+            _ => text.push_str(line),
+        }
         text.push('\n');
     }
     text
+}
+
+/// `line` with `cell`, found at display column `start`, wrapped in `style`; the line as it
+/// is when the cell is not there.
+fn paint_at(line: &str, start: usize, cell: &str, style: Style) -> String {
+    let mut used = 0;
+    let at = line
+        .char_indices()
+        .find(|(_, c)| {
+            let here = used >= start;
+            used += c.width().unwrap_or(0);
+            here
+        })
+        .map(|(i, _)| i);
+    match at {
+        Some(i) if !cell.is_empty() && line[i..].starts_with(cell) => {
+            let end = i + cell.len();
+            format!("{}{style}{cell}{style:#}{}", &line[..i], &line[end..])
+        }
+        _ => line.to_string(),
+    }
 }
 
 /// `text`, escaped, cut to at most `width` cells, ending in `…` when cut. An escape is one
@@ -288,20 +346,25 @@ fn fit(text: &str, width: usize) -> Cow<'_, str> {
     out.into()
 }
 
-/// The terminal's width, else `COLUMNS`, else a fixed fallback: never panics without a tty.
-fn terminal_width() -> usize {
-    if let Some(cols) = std::env::var("COLUMNS")
-        .ok()
-        .and_then(|c| c.parse::<usize>().ok())
-    {
+/// The width a table is cut to: `COLUMNS` when set (20 or more), else the width of the
+/// terminal stdout is, else none: output to a pipe or a file is never cut, so that
+/// `state list | grep WORD` finds a word at the end of a long title.
+fn table_width() -> Option<usize> {
+    let columns = std::env::var("COLUMNS").ok();
+    width_from(
+        columns.as_deref(),
+        terminal_size::terminal_size_of(io::stdout()).map(|(w, _)| w.0 as usize),
+    )
+}
+
+/// [`table_width`] from what it looks at.
+fn width_from(columns: Option<&str>, terminal: Option<usize>) -> Option<usize> {
+    if let Some(cols) = columns.and_then(|c| c.trim().parse::<usize>().ok()) {
         if cols >= 20 {
-            return cols;
+            return Some(cols);
         }
     }
-    terminal_size::terminal_size()
-        .map(|(w, _)| w.0 as usize)
-        .filter(|w| *w >= 20)
-        .unwrap_or(FALLBACK_WIDTH)
+    terminal.filter(|w| *w >= 20)
 }
 
 #[cfg(test)]
@@ -359,9 +422,69 @@ mod tests {
         let rows = vec![vec!["aaaaaaaaaa", "bbbbbbbbbbbbbbbbbbbb"]];
         let text = render_table(&["A", "B"], rows.clone(), 25);
         assert_eq!(text.lines().nth(1), Some(" aaaaaaaaaa   bbbbbbbbbb…"));
-        // Too narrow for anything: columns stop at the minimum and the line overflows.
+        // Too narrow for anything: columns stop at the minimum, the first is never cut, and
+        // the line overflows.
         let text = render_table(&["A", "B"], rows, 5);
-        assert_eq!(text.lines().nth(1), Some(" aaa…   bbb…"));
+        assert_eq!(text.lines().nth(1), Some(" aaaaaaaaaa   bbb…"));
+    }
+
+    #[test]
+    fn the_first_column_is_never_cut_at_any_width() {
+        let id = "/srv/audiobooks/Some Author - A Long Book Without ASIN";
+        let rows = vec![vec![
+            id,
+            "COMPLETE",
+            "a title that is long enough to be cut",
+        ]];
+        for width in [20, 40, 80, 200] {
+            let text = render_table(&["ID", "STATUS", "TITLE"], rows.clone(), width);
+            let line = text.lines().nth(1).unwrap();
+            assert!(line.starts_with(&format!(" {id}   ")), "{width}: {line}");
+        }
+    }
+
+    #[test]
+    fn a_pipe_is_not_cut_unless_columns_says_so() {
+        assert_eq!(width_from(None, None), None);
+        assert_eq!(width_from(None, Some(80)), Some(80));
+        assert_eq!(width_from(Some("200"), Some(80)), Some(200));
+        assert_eq!(width_from(Some("40"), None), Some(40));
+        // Nonsense or tiny values are ignored.
+        assert_eq!(width_from(Some("x"), None), None);
+        assert_eq!(width_from(Some("5"), Some(90)), Some(90));
+        let long = "x".repeat(300);
+        let text = render(
+            &["ID", "TITLE"],
+            vec![vec!["B1", long.as_str()]],
+            None,
+            None,
+        );
+        assert!(text.contains(&long));
+    }
+
+    #[test]
+    fn a_painted_column_is_coloured_where_the_layout_put_it() {
+        fn style(status: &str) -> Style {
+            match status {
+                "COMPLETE" => AnsiColor::Green.on_default(),
+                _ => Style::new(),
+            }
+        }
+        let paint = Some(Paint { column: 1, style });
+        let rows = vec![
+            vec!["転生", "COMPLETE", "x"],
+            vec!["B2", "STAGED", "COMPLETE"],
+        ];
+        let text = render(&["ID", "STATUS", "TITLE"], rows, Some(80), paint);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], " ID     STATUS     TITLE");
+        assert_eq!(lines[1], " 転生   \x1b[32mCOMPLETE\x1b[0m   x");
+        // Only the STATUS column: a title that reads COMPLETE stays plain.
+        assert_eq!(lines[2], " B2     STAGED     COMPLETE");
+        // Cut, the cell keeps the colour of its whole value.
+        let rows = vec![vec!["B1", "COMPLETE", "a long title that needs cutting"]];
+        let text = render(&["ID", "STATUS", "TITLE"], rows, Some(20), paint);
+        assert!(text.contains("\x1b[32mCOMPL…\x1b[0m"), "{text}");
     }
 
     #[test]

@@ -13,7 +13,7 @@ use super::{Cli, Command, GlobalArgs, StateArgs, StateCommand};
 
 /// The built-in commands of `mamfast` and of `mamfast state`: a line naming one of them is
 /// not a plugin's. A test checks them against the full tree.
-const TOP_BUILTINS: &[&str] = &["state", "config", "plugins", "completions", "help"];
+const TOP_BUILTINS: &[&str] = &["state", "config", "plugins", "completions", "man", "help"];
 const STATE_BUILTINS: &[&str] = &[
     "list",
     "show",

@@ -112,7 +112,8 @@ fn a_read_leaves_no_file_behind() {
             &["--dry-run", "state", "mark-processed", "B0TEST0001"],
         ] {
             let out = mamfast_run(state, args);
-            assert!(out.code == 0 || out.code == 1, "{args:?}: {out:#?}");
+            // 1: verify of a missing file, should-skip; 3: show of an ID not there.
+            assert!(matches!(out.code, 0 | 1 | 3), "{args:?}: {out:#?}");
             assert_eq!(
                 names(&dir.path().join("sub")),
                 before,

@@ -1,6 +1,6 @@
 //! The machine interface a program outside mamfast writes through (the pipeline's Python
 //! module, `clients/python`): the optimistic transaction (`state export --token-file`, `state
-//! import --if-token`, exit 3 on a conflict), `--unset`, `--json` reports of every write
+//! import --if-token`, exit 4 on a conflict), `--unset`, `--json` reports of every write
 //! command, `should-skip --staging-dir/--torrent-path`, `checkpoint --names-if-new`.
 
 use std::fs;
@@ -109,7 +109,7 @@ fn any_write_in_between_is_a_conflict_exit_3_and_nothing_is_written() {
     mamfast_run(&state, ["-q", "state", "mark-failed", "F2", "--error", "x"]).expect_code(0, "w");
     let before = snapshot(dir.path());
     let run = import(&state, &["--if-token", &token], exported.as_bytes());
-    run.expect_code(3, "conflict");
+    run.expect_code(4, "conflict");
     assert!(
         run.stderr.contains("the state changed since it was read"),
         "{run:#?}"
@@ -130,7 +130,7 @@ fn any_write_in_between_is_a_conflict_exit_3_and_nothing_is_written() {
         &["--if-token", &token, "--json"],
         exported.as_bytes(),
     );
-    run.expect_code(3, "conflict after a Python write");
+    run.expect_code(4, "conflict after a Python write");
     let report: Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(report["error"]["kind"], "conflict");
     assert_eq!(report["error"]["expected_token"], token.as_str());

@@ -25,6 +25,7 @@ mod properties;
 mod python_interop;
 mod readme_examples;
 mod retention;
+mod shell;
 mod store_backups;
 mod store_faults;
 mod store_files;

@@ -418,11 +418,29 @@ fn help_runs_the_plugins_own_help_and_completions_offer_plugins() {
         assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
         assert_eq!(args_of(&out), ["--help"], "{args:?}");
     }
-    let out = sb.run(&["completions", "bash"], &[], "");
-    assert!(out.status.success());
-    let script = text(&out.stdout);
-    assert!(script.contains("echo"), "state plugin missing");
-    assert!(script.contains("greet"), "top-level plugin missing");
+    // Completions ask mamfast at TAB time: the plugins found then are offered.
+    let tab = |index: &str, words: &[&str]| {
+        let mut args = vec!["--", "mamfast"];
+        args.extend(words);
+        let env = [
+            ("_MAMFAST_COMPLETE", "bash"),
+            ("_CLAP_COMPLETE_INDEX", index),
+        ];
+        let out = sb.run(&args, &env, "");
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        tab("2", &["state", ""]).contains(&"echo".into()),
+        "state plugin missing"
+    );
+    assert!(
+        tab("1", &[""]).contains(&"greet".into()),
+        "top-level plugin missing"
+    );
 }
 
 /// The example plugin, `target/<profile>/examples/mamfast-state-stats`. `cargo test

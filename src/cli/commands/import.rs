@@ -1,7 +1,7 @@
 //! `mamfast state import FILE|-`: replace the whole state, under the lock, with a state a
 //! program read (`state export --token-file`), changed, and hands back. The optimistic
 //! transaction of a caller that cannot hold mamfast's lock across its change: `--if-token`
-//! makes the import happen only if the state is still the one that token was read from (exit 3
+//! makes the import happen only if the state is still the one that token was read from (exit 4
 //! otherwise: read again and retry), as HTTP's `If-Match` does. It is a write like any other:
 //! the input is checked as a load checks the file, the old state becomes a backup generation,
 //! the new one is written durably.

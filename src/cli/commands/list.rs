@@ -4,17 +4,19 @@
 use std::cmp::Reverse;
 use std::collections::BTreeMap;
 
+use anstyle::{AnsiColor, Style};
 use clap::Args;
 use serde::Serialize;
 
 use super::filters::FilterArgs;
 use super::{or_dash, recency, short_time};
+use crate::cli::output::Paint;
 use crate::cli::Ctx;
 use chrono::{DateTime, FixedOffset};
 use mamfast::error::{Error, Result};
 use mamfast::state::select::Filter;
 use mamfast::state::view::{FailedView, ProcessedView};
-use mamfast::state::{FailedEntry, ProcessedEntry, State};
+use mamfast::state::{FailedEntry, ProcessedEntry, State, Status};
 
 /// Entries shown per kind when --limit is not given.
 const DEFAULT_LIMIT: usize = 20;
@@ -53,6 +55,17 @@ impl Limit {
             Limit::Most(n) => n,
             Limit::All => usize::MAX,
         }
+    }
+}
+
+/// The colour of a status in a table: done green, failed red, on its way yellow; a status
+/// this build does not know stays plain.
+pub fn status_style(status: &str) -> Style {
+    match Status::parse(status) {
+        Status::Complete => AnsiColor::Green.on_default(),
+        Status::Failed => AnsiColor::Red.on_default(),
+        Status::Unknown(_) => Style::new(),
+        _ => AnsiColor::Yellow.on_default(),
     }
 }
 
@@ -140,8 +153,14 @@ pub fn run(ctx: &Ctx, args: ListArgs) -> Result<i32> {
                 or_dash(e.title.as_deref()),
             ]
         });
-        ctx.console
-            .table(&["ID", "STATUS", "PROCESSED", "AUTHOR", "TITLE"], rows)?;
+        ctx.console.table_painted(
+            &["ID", "STATUS", "PROCESSED", "AUTHOR", "TITLE"],
+            rows,
+            Some(Paint {
+                column: 1,
+                style: status_style,
+            }),
+        )?;
     }
     if failed.matched > 0 {
         ctx.console
@@ -283,7 +302,14 @@ fn counts(ctx: &Ctx, args: &ListArgs, state: &State, filter: &Filter) -> Result<
         let rows = by_status
             .iter()
             .map(|(s, n)| vec![or_dash(s.as_deref()), n.to_string()]);
-        ctx.console.table(&["STATUS", "COUNT"], rows)?;
+        ctx.console.table_painted(
+            &["STATUS", "COUNT"],
+            rows,
+            Some(Paint {
+                column: 0,
+                style: status_style,
+            }),
+        )?;
     }
     if show_failed && !by_error_type.is_empty() {
         ctx.console.data("\nFailed by error type:\n")?;

@@ -13,6 +13,7 @@ pub mod filters;
 pub mod help;
 pub mod import;
 pub mod list;
+pub mod man;
 pub mod mark;
 pub mod plugins;
 pub mod prune;
@@ -70,6 +71,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             help::run(global, words)
         }
         Command::Completions(args) => completions::run(&global, args),
+        Command::Man(args) => man::run(&global, args),
         command => run_with_settings(&Ctx::new(global)?, command),
     }
 }
@@ -101,7 +103,9 @@ fn run_with_settings(ctx: &Ctx, command: Command) -> Result<i32> {
         },
         Command::Plugins(args) => plugins::run(ctx, args),
         Command::External(args) => external::dispatch(ctx, Level::Top, &args),
-        Command::Help(_) | Command::Completions(_) => unreachable!("run without settings"),
+        Command::Help(_) | Command::Completions(_) | Command::Man(_) => {
+            unreachable!("run without settings")
+        }
     }
 }
 

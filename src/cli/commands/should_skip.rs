@@ -1,7 +1,7 @@
 //! `mamfast state should-skip <ID> <STAGE>`: exit 0 if the stage is done and its artifact
 //! still exists (or no path of it is known: nothing to check, as the Python tool has it), 1 if
-//! it must run. `--staging-dir`/`--torrent-path` name the artifact to check instead of the
-//! recorded one. For shell pipelines: `mamfast state should-skip X staged || stage X`.
+//! it must run, 3 if it must run because the ID is not in processed. `--staging-dir` and
+//! `--torrent-path` name the artifact to check instead of the recorded one. For shell pipelines: `mamfast state should-skip X staged || stage X`.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -63,9 +63,11 @@ pub fn run(ctx: &Ctx, args: ShouldSkipArgs) -> Result<i32> {
         }
     };
     ctx.console.info(format!("{}: {why}", escape(&args.id)));
-    Ok(if decision.skip() {
-        exit::OK
-    } else {
-        exit::FAILURE
+    Ok(match decision {
+        _ if decision.skip() => exit::OK,
+        // Must run too (`should-skip X staged || stage X` still works), but a script can
+        // tell an ID the state has never seen.
+        SkipDecision::NoEntry => exit::NOT_FOUND,
+        _ => exit::FAILURE,
     })
 }

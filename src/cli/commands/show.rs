@@ -6,10 +6,10 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::cli::Ctx;
-use mamfast::error::Result;
+use mamfast::error::{exit, Result};
 use mamfast::escape::escape;
 use mamfast::state::select::infohash_matches;
-use mamfast::state::{FailedEntry, ProcessedEntry};
+use mamfast::state::{FailedEntry, ProcessedEntry, Stage};
 
 #[derive(Debug, Args)]
 pub struct ShowArgs {
@@ -56,14 +56,14 @@ pub fn run(ctx: &Ctx, args: ShowArgs) -> Result<i32> {
             })
             .collect();
         ctx.console.json(&docs)?;
-        return Ok(0);
+        return Ok(found_code(!ids.is_empty()));
     }
     if ids.is_empty() {
         ctx.console.info(format!(
             "infohash {}: no processed entry records it",
             escape(hash)
         ));
-        return Ok(0);
+        return Ok(exit::NOT_FOUND);
     }
     let texts: Vec<String> = ids
         .iter()
@@ -83,15 +83,25 @@ fn show_id(ctx: &Ctx, id: &str, json: bool) -> Result<i32> {
             id,
             processed,
         })?;
-        return Ok(0);
+        return Ok(found_code(processed.is_some() || failed.is_some()));
     }
     if processed.is_none() && failed.is_none() {
         ctx.console
             .info(format!("{}: not found in processed or failed", escape(id)));
-        return Ok(0);
+        return Ok(exit::NOT_FOUND);
     }
     ctx.console.data(entry_text(id, processed, failed))?;
     Ok(0)
+}
+
+/// The exit code of a lookup: 0 when something was found, [`exit::NOT_FOUND`] (3) when not,
+/// with or without `--json`.
+fn found_code(found: bool) -> i32 {
+    if found {
+        exit::OK
+    } else {
+        exit::NOT_FOUND
+    }
 }
 
 /// An ID's entries as `show` prints them: each kind under its heading.
@@ -122,21 +132,29 @@ fn entry_text(
 /// An entry's keys as aligned `key  value` lines, nested objects indented below their key.
 fn fields_text(value: &Value) -> String {
     let mut out = String::new();
-    write_fields(value, 1, &mut out);
+    write_fields(value, 1, false, &mut out);
     out
 }
 
-fn write_fields(value: &Value, depth: usize, out: &mut String) {
+/// Writes an object's keys, sorted, or for the checkpoints in the order the pipeline reaches
+/// them (`staged_at`, `metadata_at`, `torrent_at`, `uploaded_at`; other keys after, sorted).
+fn write_fields(value: &Value, depth: usize, pipeline_order: bool, out: &mut String) {
     let Value::Object(map) = value else {
         return;
     };
     let width = map.keys().map(|k| k.chars().count()).max().unwrap_or(0);
     let indent = "  ".repeat(depth);
-    for (key, value) in map {
+    let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+    if pipeline_order {
+        let rank = |key: &str| Stage::ALL.iter().position(|s| s.key() == key);
+        // Stable: keys of no stage keep their sorted order, after the stages.
+        entries.sort_by_key(|(key, _)| rank(key).unwrap_or(Stage::ALL.len()));
+    }
+    for (key, value) in entries {
         match value {
             Value::Object(inner) if !inner.is_empty() => {
                 out.push_str(&format!("{indent}{}\n", escape(key)));
-                write_fields(value, depth + 1, out);
+                write_fields(value, depth + 1, depth == 1 && key == "checkpoints", out);
             }
             _ => out.push_str(&format!(
                 "{indent}{:width$}  {}\n",
@@ -165,5 +183,31 @@ mod tests {
         let value = serde_json::json!({"b": {"x": "1"}, "a": null, "long_key": 3});
         let text = fields_text(&value);
         assert_eq!(text, "  a         -\n  b\n    x  1\n  long_key  3\n");
+    }
+
+    #[test]
+    fn checkpoints_are_listed_in_pipeline_order() {
+        let value = serde_json::json!({"checkpoints": {
+            "metadata_at": "2", "staged_at": "1", "torrent_at": null, "uploaded_at": "4", "a_key": 5
+        }, "b": {"staged_at": 1, "metadata_at": 2}});
+        let text = fields_text(&value);
+        let keys: Vec<&str> = text
+            .lines()
+            .map(|l| l.split_whitespace().next().unwrap())
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "b",
+                "metadata_at",
+                "staged_at",
+                "checkpoints",
+                "staged_at",
+                "metadata_at",
+                "torrent_at",
+                "uploaded_at",
+                "a_key"
+            ]
+        );
     }
 }
