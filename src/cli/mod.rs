@@ -118,6 +118,10 @@ pub enum StateCommand {
     Verify(commands::verify::VerifyArgs),
     /// Apply operations from JSON Lines, all or nothing, in one write
     Apply(commands::apply::ApplyArgs),
+    /// The journal of changes, newest first; for one ID, its whole story
+    Log(commands::log::LogArgs),
+    /// What changed between two generations or state files (exit 1 when they differ)
+    Diff(commands::diff::DiffArgs),
     /// Print this message or the help of the given command (a plugin's own --help)
     Help(commands::help::HelpArgs),
     /// Runs `mamfast-state-<NAME>` (a plugin)

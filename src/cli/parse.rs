@@ -29,6 +29,8 @@ const STATE_BUILTINS: &[&str] = &[
     "restore",
     "verify",
     "apply",
+    "log",
+    "diff",
     "help",
 ];
 

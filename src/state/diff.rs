@@ -13,13 +13,27 @@ use serde_json::{Map, Value};
 use super::entries::{Entries, Stored};
 use super::State;
 
-/// One value before and after; `None` where the key was not there.
+/// One value before and after; `None` where the key was not there (a `null` value is
+/// `Some(Value::Null)`, and stays so through JSON).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct FieldChange {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub before: Option<Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
     pub after: Option<Value>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    pub before: Option<Value>,
+}
+
+/// A key that is there is `Some`, even when its value is `null` (serde would read `None`).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
 }
 
 /// The changes to one kind of entries (`processed` or `failed`), by ID.
@@ -28,13 +42,13 @@ pub struct KindDiff {
     /// New entries, as they are after.
     #[serde(default)]
     pub added: BTreeMap<String, Value>,
-    /// Entries gone, as they were before.
-    #[serde(default)]
-    pub removed: BTreeMap<String, Value>,
     /// Entries in both whose fields differ: field (nested ones as `checkpoints.staged_at`) →
     /// before and after.
     #[serde(default)]
     pub changed: BTreeMap<String, BTreeMap<String, FieldChange>>,
+    /// Entries gone, as they were before.
+    #[serde(default)]
+    pub removed: BTreeMap<String, Value>,
 }
 
 impl KindDiff {
@@ -54,9 +68,9 @@ impl KindDiff {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct StateDiff {
     #[serde(default)]
-    pub processed: KindDiff,
-    #[serde(default)]
     pub failed: KindDiff,
+    #[serde(default)]
+    pub processed: KindDiff,
     /// Top-level keys other than `processed` and `failed` (`version`, unknown keys).
     #[serde(default)]
     pub top: BTreeMap<String, FieldChange>,
@@ -309,13 +323,20 @@ mod tests {
     }
 
     #[test]
-    fn the_diff_round_trips_through_json() {
-        let a = State::default();
+    fn the_diff_round_trips_through_json_a_null_included() {
+        let mut a = State::default();
         let mut b = State::default();
         let mut entry = ProcessedEntry::default();
         entry.title = Some("t".into());
         b.processed.insert("P".into(), entry);
+        b.failed.insert("F".into(), {
+            let mut f = FailedEntry::default();
+            f.mark_present(crate::state::FailedKey::Error);
+            f
+        });
+        a.failed.insert("F".into(), FailedEntry::default());
         let d = diff(&a, &b);
+        assert_eq!(d.failed.changed["F"]["error"].after, Some(Value::Null));
         let text = serde_json::to_string(&d).unwrap();
         assert_eq!(serde_json::from_str::<StateDiff>(&text).unwrap(), d);
     }

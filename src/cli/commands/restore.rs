@@ -4,9 +4,12 @@
 use clap::Args;
 
 use super::backups::label;
+use super::diff::{show, Side};
 use crate::cli::Ctx;
 use mamfast::error::{Error, Result};
-use mamfast::store::PreviousMain;
+use mamfast::state::diff::diff;
+use mamfast::state::State;
+use mamfast::store::{PreviousMain, Store};
 
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
@@ -37,7 +40,36 @@ pub fn run(ctx: &Ctx, args: RestoreArgs) -> Result<i32> {
             args.generation
         ))
     })?;
-    let restored = ctx.store().restore(generation)?;
+    let store = ctx.store();
+    let restored = store.restore(generation)?;
+    if ctx.dry_run() {
+        // What the restore would change, before anything does.
+        let main = Side {
+            name: "main".into(),
+            path: store.path().to_path_buf(),
+        };
+        let before = match Store::load_file(&main.path) {
+            Ok(state) => Some(state),
+            // No main file: the restore starts from nothing.
+            Err(Error::Usage(_)) => Some(State::default()),
+            // A main file that is not a valid state has no entries to compare.
+            Err(_) => None,
+        };
+        let backup = Side {
+            name: label(Some(generation)),
+            path: restored.backup.clone(),
+        };
+        match before {
+            Some(before) => {
+                let changes = diff(&before, &Store::load_file(&backup.path)?);
+                ctx.console.data(show(&main, &backup, &changes))?;
+            }
+            None => ctx.console.info(format!(
+                "{} is not a valid state: what the restore changes cannot be shown",
+                main.path.display()
+            )),
+        }
+    }
     let summary = restored.summary;
     let holds = format!(
         " ({} processed, {} failed)",
