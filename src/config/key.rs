@@ -17,7 +17,7 @@ pub enum Key {
     BackupDepth,
     LockTimeout,
     FailedTtl,
-    JournalMaxKib,
+    JournalKib,
     PluginDirs,
     DryRun,
 }
@@ -47,7 +47,7 @@ pub const MAX_LOCK_TIMEOUT: Duration = Duration::from_secs(86_400);
 /// which a TTL means "never"; leave it unset for that.
 pub const MAX_FAILED_TTL: Duration = Duration::from_secs(36_500 * 86_400);
 
-/// The largest `state.journal_max_kib`: 1 GiB. The journal is history for an operator to read,
+/// The largest `state.journal_kib`: 1 GiB. The journal is history for an operator to read,
 /// kept as two files of at most this; more is a typo rather than a wish.
 pub const MAX_JOURNAL_KIB: usize = 1024 * 1024;
 
@@ -74,7 +74,7 @@ impl Key {
         Key::BackupDepth,
         Key::LockTimeout,
         Key::FailedTtl,
-        Key::JournalMaxKib,
+        Key::JournalKib,
         Key::PluginDirs,
         Key::DryRun,
     ];
@@ -85,7 +85,7 @@ impl Key {
         Key::BackupDepth,
         Key::LockTimeout,
         Key::FailedTtl,
-        Key::JournalMaxKib,
+        Key::JournalKib,
         Key::DryRun,
         Key::PluginDirs,
     ];
@@ -98,7 +98,7 @@ impl Key {
             Key::BackupDepth => "state.backup_depth",
             Key::LockTimeout => "state.lock_timeout",
             Key::FailedTtl => "state.failed_ttl",
-            Key::JournalMaxKib => "state.journal_max_kib",
+            Key::JournalKib => "state.journal_kib",
             Key::PluginDirs => "plugins.dirs",
             Key::DryRun => "dry_run",
         }
@@ -117,7 +117,7 @@ impl Key {
             Key::BackupDepth => "MAMFAST_BACKUP_DEPTH",
             Key::LockTimeout => "MAMFAST_LOCK_TIMEOUT",
             Key::FailedTtl => "MAMFAST_FAILED_TTL",
-            Key::JournalMaxKib => "MAMFAST_JOURNAL_MAX_KIB",
+            Key::JournalKib => "MAMFAST_JOURNAL_KIB",
             Key::PluginDirs => "MAMFAST_PLUGIN_DIRS",
             Key::DryRun => "MAMFAST_DRY_RUN",
         }
@@ -146,7 +146,7 @@ impl Key {
                 max: MAX_FAILED_TTL,
                 may_be_unset: true,
             },
-            Key::JournalMaxKib => Kind::Count {
+            Key::JournalKib => Kind::Count {
                 max: MAX_JOURNAL_KIB,
             },
             Key::PluginDirs => Kind::Paths,
@@ -165,7 +165,7 @@ impl Key {
         match self {
             Key::StateFile | Key::FailedTtl => None,
             Key::BackupDepth => Some(Value::from(3u64)),
-            Key::JournalMaxKib => Some(Value::from(1024u64)),
+            Key::JournalKib => Some(Value::from(1024u64)),
             Key::LockTimeout => Some(Value::from("30s")),
             Key::PluginDirs => Some(Value::from(vec![Value::from("~/.local/libexec/mamfast")])),
             Key::DryRun => Some(Value::from(false)),
@@ -206,7 +206,7 @@ impl Key {
         match self {
             Key::StateFile => path(&settings.state_file),
             Key::BackupDepth => J::from(settings.backup_depth),
-            Key::JournalMaxKib => J::from(settings.journal_max_kib),
+            Key::JournalKib => J::from(settings.journal_kib),
             Key::LockTimeout => J::String(format_duration(settings.lock_timeout)),
             Key::FailedTtl => settings
                 .failed_ttl
@@ -223,7 +223,7 @@ impl Key {
         match self {
             Key::StateFile => settings.state_file.display().to_string(),
             Key::BackupDepth => settings.backup_depth.to_string(),
-            Key::JournalMaxKib => settings.journal_max_kib.to_string(),
+            Key::JournalKib => settings.journal_kib.to_string(),
             Key::LockTimeout => format_duration(settings.lock_timeout),
             Key::FailedTtl => settings.failed_ttl.map(format_duration).unwrap_or_default(),
             Key::PluginDirs => {

@@ -48,8 +48,8 @@ pub struct Settings {
     /// Absolute, `~` expanded.
     pub state_file: PathBuf,
     pub backup_depth: usize,
-    /// The journal's bound in KiB before it is rotated (`state.journal_max_kib`); 0 keeps none.
-    pub journal_max_kib: usize,
+    /// The journal's bound in KiB before it is rotated (`state.journal_kib`); 0 keeps none.
+    pub journal_kib: usize,
     /// May be zero: fail at once if the lock is taken.
     pub lock_timeout: Duration,
     /// `None`: failed entries are kept forever.
@@ -122,7 +122,7 @@ impl Settings {
     /// to standard error as `warning: …`.
     pub fn store(&self) -> crate::store::Store {
         crate::store::Store::new(self.state_file.clone(), self.store_options())
-            .with_journal_max_bytes(self.journal_max_kib as u64 * 1024)
+            .with_journal_max_bytes(self.journal_kib as u64 * 1024)
     }
 
     /// Where `key` (one of [`KEYS`]) came from. An unknown key answers [`Origin::Default`].

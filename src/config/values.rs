@@ -72,7 +72,7 @@ impl<'a> Resolver<'a> {
         Ok(Settings {
             state_file: take(&mut values, Key::StateFile, Typed::path)?,
             backup_depth: take(&mut values, Key::BackupDepth, Typed::count)?,
-            journal_max_kib: take(&mut values, Key::JournalMaxKib, Typed::count)?,
+            journal_kib: take(&mut values, Key::JournalKib, Typed::count)?,
             lock_timeout: take(&mut values, Key::LockTimeout, |v| v.duration()?)?,
             // The one key that may have no value: unset, failed entries are kept forever.
             failed_ttl: take(&mut values, Key::FailedTtl, Typed::duration)

@@ -22,7 +22,7 @@ use crate::state::diff::StateDiff;
 use crate::state::time::{format_timestamp, local_now};
 use crate::state::State;
 
-/// The default bound of the journal file, in bytes (`state.journal_max_kib` = 1024): past it
+/// The default bound of the journal file, in bytes (`state.journal_kib` = 1024): past it
 /// the file is rotated to `.log.1`, so the journal takes at most twice this.
 pub const DEFAULT_JOURNAL_MAX_BYTES: u64 = 1024 * 1024;
 
@@ -343,7 +343,9 @@ fn write_line(paths: &Paths, journal: &Path, max_bytes: u64, line: &[u8]) -> io:
 /// non-regular file (opened without blocking, then checked).
 fn open_for_append(journal: &Path) -> io::Result<(File, bool)> {
     let existed = fs::symlink_metadata(journal).is_ok();
+    // Readable too: the last byte is looked at (`ends_with_newline`).
     let file = OpenOptions::new()
+        .read(true)
         .append(true)
         .create(true)
         .mode(0o644)
@@ -358,7 +360,8 @@ fn open_for_append(journal: &Path) -> io::Result<(File, bool)> {
 fn ends_with_newline(file: &File, len: u64) -> bool {
     use std::os::unix::fs::FileExt;
     let mut last = [0u8];
-    file.read_at(&mut last, len - 1).is_ok() && last[0] == b'\n'
+    // Unreadable: a newline more makes at worst an empty line, which readers skip.
+    file.read_at(&mut last, len - 1).is_ok_and(|n| n == 1) && last[0] == b'\n'
 }
 
 #[cfg(test)]

@@ -87,7 +87,7 @@ pub struct Store {
     /// A bad `MAMFAST_INJECT_FAULT`, reported by every operation.
     fault_env_error: Option<String>,
     network_checked: AtomicBool,
-    /// The journal's bound in bytes (`state.journal_max_kib`); 0 keeps no journal.
+    /// The journal's bound in bytes (`state.journal_kib`); 0 keeps no journal.
     journal_max_bytes: u64,
 }
 
