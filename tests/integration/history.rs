@@ -26,10 +26,39 @@ fn at(path: &Path, now: &str, args: &[&str]) {
 fn log_tells_one_ids_whole_story_newest_first_and_honours_since_and_limit() {
     let (_dir, path) = setup();
     let id = "B0STORY001";
-    at(&path, "2026-11-20T10:00:00+00:00", &["state", "checkpoint", id, "staged", "--staging-dir", "/srv/x", "--title", "Story"]);
-    at(&path, "2026-11-21T10:00:00+00:00", &["state", "mark-failed", id, "--error", "boom", "--error-type", "AudnexError"]);
+    at(
+        &path,
+        "2026-11-20T10:00:00+00:00",
+        &[
+            "state",
+            "checkpoint",
+            id,
+            "staged",
+            "--staging-dir",
+            "/srv/x",
+            "--title",
+            "Story",
+        ],
+    );
+    at(
+        &path,
+        "2026-11-21T10:00:00+00:00",
+        &[
+            "state",
+            "mark-failed",
+            id,
+            "--error",
+            "boom",
+            "--error-type",
+            "AudnexError",
+        ],
+    );
     at(&path, "2026-11-22T10:00:00+00:00", &["state", "retry", id]);
-    at(&path, "2026-11-23T10:00:00+00:00", &["state", "retry", "B08G9PRS1K"]);
+    at(
+        &path,
+        "2026-11-23T10:00:00+00:00",
+        &["state", "retry", "B08G9PRS1K"],
+    );
     at(&path, "2026-11-24T10:00:00+00:00", &["state", "clear", id]);
 
     let mut cmd = mamfast(&path);
@@ -42,10 +71,29 @@ fn log_tells_one_ids_whole_story_newest_first_and_honours_since_and_limit() {
         .filter(|l| l.starts_with("2026"))
         .map(|l| &l[..10])
         .collect();
-    assert_eq!(heads, ["2026-11-24", "2026-11-22", "2026-11-21", "2026-11-20"], "{}", story.stdout);
-    assert!(story.stdout.contains(&format!("  - processed {id}: status \"STAGED\", title \"Story\"")), "{}", story.stdout);
-    assert!(story.stdout.contains(&format!("  + failed {id}")), "{}", story.stdout);
-    assert!(story.stdout.contains("state clear B0STORY001"), "{}", story.stdout);
+    assert_eq!(
+        heads,
+        ["2026-11-24", "2026-11-22", "2026-11-21", "2026-11-20"],
+        "{}",
+        story.stdout
+    );
+    assert!(
+        story.stdout.contains(&format!(
+            "  - processed {id}: status \"STAGED\", title \"Story\""
+        )),
+        "{}",
+        story.stdout
+    );
+    assert!(
+        story.stdout.contains(&format!("  + failed {id}")),
+        "{}",
+        story.stdout
+    );
+    assert!(
+        story.stdout.contains("state clear B0STORY001"),
+        "{}",
+        story.stdout
+    );
     // Another ID's change is not in this story.
     assert!(!story.stdout.contains("B08G9PRS1K"), "{}", story.stdout);
 
@@ -54,10 +102,38 @@ fn log_tells_one_ids_whole_story_newest_first_and_honours_since_and_limit() {
     let recent = run(cmd, ["state", "log", "--since", "3d", "--json"]);
     recent.expect_code(0, "since");
     let doc: Value = serde_json::from_str(&recent.stdout).unwrap();
-    let times: Vec<&str> = doc.as_array().unwrap().iter().map(|r| r["time"].as_str().unwrap()).collect();
-    assert_eq!(times, ["2026-11-24T10:00:00.000000+00:00", "2026-11-23T10:00:00.000000+00:00", "2026-11-22T10:00:00.000000+00:00"]);
-    let since = mamfast_run(&path, ["state", "log", "--since", "2026-11-23T00:00:00+00:00", "--json"]);
-    assert_eq!(serde_json::from_str::<Value>(&since.stdout).unwrap().as_array().unwrap().len(), 2);
+    let times: Vec<&str> = doc
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["time"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        times,
+        [
+            "2026-11-24T10:00:00.000000+00:00",
+            "2026-11-23T10:00:00.000000+00:00",
+            "2026-11-22T10:00:00.000000+00:00"
+        ]
+    );
+    let since = mamfast_run(
+        &path,
+        [
+            "state",
+            "log",
+            "--since",
+            "2026-11-23T00:00:00+00:00",
+            "--json",
+        ],
+    );
+    assert_eq!(
+        serde_json::from_str::<Value>(&since.stdout)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
     let limited = mamfast_run(&path, ["state", "log", "--limit", "1", "--json"]);
     let doc: Value = serde_json::from_str(&limited.stdout).unwrap();
     assert_eq!(doc.as_array().unwrap().len(), 1);
@@ -77,7 +153,10 @@ fn log_without_a_journal_says_so() {
     let out = mamfast_run(&path, ["state", "log"]);
     out.expect_code(0, "log");
     assert!(out.stderr.contains("no journal yet"), "{}", out.stderr);
-    assert_eq!(mamfast_run(&path, ["state", "log", "--json"]).stdout, "[]\n");
+    assert_eq!(
+        mamfast_run(&path, ["state", "log", "--json"]).stdout,
+        "[]\n"
+    );
     assert!(!Path::new(&format!("{}.log", path.display())).exists());
 }
 
@@ -93,7 +172,11 @@ fn diff_compares_generations_and_files_and_exits_1_when_they_differ() {
     let lines: Vec<&str> = out.stdout.lines().collect();
     assert!(lines[0].starts_with("from bak ("), "{}", out.stdout);
     assert_eq!(lines[2], "processed +0 -0 ~1, failed +0 -0 ~0");
-    assert!(lines.contains(&"  ~ processed B07ABCDEF1 status: \"STAGED\" → \"COMPLETE\""), "{}", out.stdout);
+    assert!(
+        lines.contains(&"  ~ processed B07ABCDEF1 status: \"STAGED\" → \"COMPLETE\""),
+        "{}",
+        out.stdout
+    );
 
     // Generations by any name `state backups` gives them; main against itself is equal.
     for (from, to) in [("bak.1", "main"), (".bak.1", "main"), ("1", "0")] {
@@ -110,11 +193,17 @@ fn diff_compares_generations_and_files_and_exits_1_when_they_differ() {
     // A path: an export, another host's copy.
     let copy = dir.path().join("elsewhere.json");
     fs::write(&copy, fixture("pipeline-written.json")).unwrap();
-    let out = mamfast_run(&path, ["state", "diff", copy.to_str().unwrap(), "main", "--json"]);
+    let out = mamfast_run(
+        &path,
+        ["state", "diff", copy.to_str().unwrap(), "main", "--json"],
+    );
     out.expect_code(1, "path");
     let doc: Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(doc["from"], json!(copy.to_str().unwrap()));
-    assert_eq!(doc["changes"]["failed"]["removed"]["B08G9PRS1K"]["retry_count"], json!(2));
+    assert_eq!(
+        doc["changes"]["failed"]["removed"]["B08G9PRS1K"]["retry_count"],
+        json!(2)
+    );
     assert_eq!(doc["counts"]["processed"]["changed"], json!(1));
     // The copy is the state the first backup rotation kept.
     let out = mamfast_run(&path, ["state", "diff", copy.to_str().unwrap(), "bak.1"]);
@@ -123,12 +212,20 @@ fn diff_compares_generations_and_files_and_exits_1_when_they_differ() {
     // A generation that does not exist is a usage error; a file that is no state, data.
     let out = mamfast_run(&path, ["state", "diff", "bak.7"]);
     out.expect_code(2, "missing generation");
-    assert!(out.stderr.contains("processed.json.bak.7 does not exist"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("processed.json.bak.7 does not exist"),
+        "{}",
+        out.stderr
+    );
     let junk = dir.path().join("junk.json");
     fs::write(&junk, b"{not json").unwrap();
     let out = mamfast_run(&path, ["state", "diff", junk.to_str().unwrap()]);
     out.expect_code(65, "junk");
-    assert!(out.stderr.contains("junk.json is not a valid state"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("junk.json is not a valid state"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -142,9 +239,20 @@ fn diff_escapes_outside_text_and_json_keeps_it_exact() {
     fs::write(&other, to_python_json(&state)).unwrap();
     let out = mamfast_run(&path, ["state", "diff", "main", other.to_str().unwrap()]);
     out.expect_code(1, "diff");
-    assert!(!out.stdout.contains('\u{1b}') && !out.stdout.contains('\u{202e}'), "{}", out.stdout);
-    assert!(out.stdout.contains("+ processed B0\\u{1b}EVIL"), "{}", out.stdout);
-    let out = mamfast_run(&path, ["state", "diff", "main", other.to_str().unwrap(), "--json"]);
+    assert!(
+        !out.stdout.contains('\u{1b}') && !out.stdout.contains('\u{202e}'),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("+ processed B0\\u{1b}EVIL"),
+        "{}",
+        out.stdout
+    );
+    let out = mamfast_run(
+        &path,
+        ["state", "diff", "main", other.to_str().unwrap(), "--json"],
+    );
     let doc: Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(
         doc["changes"]["processed"]["added"]["B0\u{1b}EVIL"]["title"],
@@ -160,7 +268,11 @@ fn restore_dry_run_shows_the_diff_and_changes_nothing() {
     let out = mamfast_run(&path, ["-n", "state", "restore", "bak"]);
     out.expect_code(0, "restore -n");
     assert!(out.stdout.contains("failed +1 -0 ~0"), "{}", out.stdout);
-    assert!(out.stdout.contains("  + failed B08G9PRS1K"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("  + failed B08G9PRS1K"),
+        "{}",
+        out.stdout
+    );
     assert!(out.stderr.contains("would restore"), "{}", out.stderr);
     assert_eq!(snapshot(dir.path()), before);
 }

@@ -112,8 +112,11 @@ fn python_style_write(path: &Path, change: impl FnOnce(&mut mamfast::State)) {
 fn every_write_appends_one_record_naming_what_changed_and_a_dry_run_none() {
     let (_dir, path) = setup(20);
     mamfast_run(&path, ["state", "mark-failed", ID, "--error", "e1"]).expect_code(0, "mark");
-    mamfast_run(&path, ["state", "mark-processed", "B0NEWONE01", "--title", "T"])
-        .expect_code(0, "mark-processed");
+    mamfast_run(
+        &path,
+        ["state", "mark-processed", "B0NEWONE01", "--title", "T"],
+    )
+    .expect_code(0, "mark-processed");
     mamfast_run(&path, ["-n", "state", "retry", ID]).expect_code(0, "dry retry");
     mamfast_run(&path, ["state", "retry", ID]).expect_code(0, "retry");
     // Nothing to change: no write, no record.
@@ -121,8 +124,22 @@ fn every_write_appends_one_record_naming_what_changed_and_a_dry_run_none() {
     let all = records(&path);
     assert_eq!(all.len(), 3, "{all:#?}");
     assert!(all.iter().all(|r| r.kind == JournalRecordKind::Write));
-    assert_eq!(all[0].command[1..], ["--state-file", path.to_str().unwrap(), "state", "mark-failed", ID, "--error", "e1"]);
-    assert_eq!(all[0].pid > 0 && all[0].uid == nix::unistd::getuid().as_raw(), true);
+    assert_eq!(
+        all[0].command[1..],
+        [
+            "--state-file",
+            path.to_str().unwrap(),
+            "state",
+            "mark-failed",
+            ID,
+            "--error",
+            "e1"
+        ]
+    );
+    assert_eq!(
+        all[0].pid > 0 && all[0].uid == nix::unistd::getuid().as_raw(),
+        true
+    );
     let c0 = all[0].changes.as_ref().unwrap();
     assert_eq!(c0.failed.changed[ID]["retry_count"].before, Some(json!(0)));
     assert_eq!(c0.failed.changed[ID]["retry_count"].after, Some(json!(1)));
@@ -163,10 +180,20 @@ fn library_updates_restores_and_recoveries_are_journaled() {
             JournalRecordKind::Recover
         ]
     );
-    assert_eq!(all[0].changes.as_ref().unwrap().top["x_gen"].after, Some(json!(1)));
-    assert_eq!(all[1].changes.as_ref().unwrap().top["x_gen"].before, Some(json!(1)));
+    assert_eq!(
+        all[0].changes.as_ref().unwrap().top["x_gen"].after,
+        Some(json!(1))
+    );
+    assert_eq!(
+        all[1].changes.as_ref().unwrap().top["x_gen"].before,
+        Some(json!(1))
+    );
     assert!(all[2].changes.is_none());
-    assert!(all[2].note.as_ref().unwrap().contains("corrupt"), "{:?}", all[2].note);
+    assert!(
+        all[2].note.as_ref().unwrap().contains("corrupt"),
+        "{:?}",
+        all[2].note
+    );
     assert!(fingerprint_matches(&all[2], &path));
     // A dry-run store writes no record.
     let (dry, _) = store_with(
@@ -192,7 +219,13 @@ fn a_change_by_the_python_tools_way_of_writing_is_recorded_with_its_entries() {
     python_style_write(&path, |state| {
         for n in 0..3 {
             let id = format!("B0PYTHON0{n}");
-            let entry = sample::realistic_state(1, n).processed.iter().next().unwrap().1.clone();
+            let entry = sample::realistic_state(1, n)
+                .processed
+                .iter()
+                .next()
+                .unwrap()
+                .1
+                .clone();
             state.processed.insert(id, entry);
         }
         state.failed.get_mut(ID).unwrap().retry_count = Some(7);
@@ -208,18 +241,31 @@ fn a_change_by_the_python_tools_way_of_writing_is_recorded_with_its_entries() {
     let changes: &StateDiff = outside.changes.as_ref().expect("the entries are known");
     assert_eq!(changes.processed.added.len(), 3);
     assert_eq!(changes.failed.changed.len(), 1);
-    assert_eq!(changes.failed.changed[ID]["retry_count"].after, Some(json!(7)));
+    assert_eq!(
+        changes.failed.changed[ID]["retry_count"].after,
+        Some(json!(7))
+    );
     assert_eq!(all[2].before, outside.after);
     assert_eq!(retry_steps(&all), [(0, 1), (1, 7), (7, 8)]);
 
     // `state log` says so, with the counts first.
     let log = mamfast_run(&path, ["state", "log"]);
     log.expect_code(0, "log");
-    assert!(log.stdout.contains("changed outside mamfast between"), "{}", log.stdout);
-    assert!(log.stdout.contains("processed +3 -0 ~0, failed +0 -0 ~1"), "{}", log.stdout);
+    assert!(
+        log.stdout.contains("changed outside mamfast between"),
+        "{}",
+        log.stdout
+    );
+    assert!(
+        log.stdout.contains("processed +3 -0 ~0, failed +0 -0 ~1"),
+        "{}",
+        log.stdout
+    );
 
     // Two Python writes in a row: the state the last record left is gone; only the counts.
-    python_style_write(&path, |s| s.failed.get_mut(ID).unwrap().retry_count = Some(20));
+    python_style_write(&path, |s| {
+        s.failed.get_mut(ID).unwrap().retry_count = Some(20)
+    });
     python_style_write(&path, |s| {
         s.failed.remove(ID);
     });
@@ -228,7 +274,11 @@ fn a_change_by_the_python_tools_way_of_writing_is_recorded_with_its_entries() {
     let shown: Vec<JournalRecord> = serde_json::from_str(&log.stdout).unwrap();
     assert_eq!(shown[0].kind, JournalRecordKind::Outside);
     assert!(shown[0].changes.is_none());
-    assert!(shown[0].note.as_ref().unwrap().contains("no longer on disk"));
+    assert!(shown[0]
+        .note
+        .as_ref()
+        .unwrap()
+        .contains("no longer on disk"));
     let counts = |f: &Option<mamfast::store::JournalFingerprint>| f.as_ref().unwrap().failed;
     assert_eq!(counts(&shown[0].after) + 1, counts(&shown[0].before));
     assert_eq!(records(&path).len(), 4);
@@ -258,7 +308,13 @@ fn a_write_killed_between_the_state_and_its_record_is_reported_as_a_gap() {
     // its record not yet.
     let cmd = mamfast(&path);
     let out = Command::new("strace")
-        .args(["-f", "-o", "/dev/null", "-e", "inject=fsync:signal=SIGKILL:when=2"])
+        .args([
+            "-f",
+            "-o",
+            "/dev/null",
+            "-e",
+            "inject=fsync:signal=SIGKILL:when=2",
+        ])
         .arg(cmd.get_program())
         .args(cmd.get_args())
         .args(["state", "mark-failed", ID, "--error", "killed"])
@@ -284,7 +340,13 @@ fn writers_killed_at_random_leave_a_journal_that_agrees_with_the_state_or_report
     let mut rng = sample::Rng::new(17);
     for round in 0..40 {
         let mut child = mamfast(&path)
-            .args(["state", "mark-failed", ID, "--error", &format!("round {round}")])
+            .args([
+                "state",
+                "mark-failed",
+                ID,
+                "--error",
+                &format!("round {round}"),
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -317,7 +379,10 @@ fn writers_killed_at_random_leave_a_journal_that_agrees_with_the_state_or_report
         at = *after;
     }
     assert_eq!(at, retry_count(&path), "{steps:?}");
-    assert!(at >= 2, "too few writes went in to test anything: {steps:?}");
+    assert!(
+        at >= 2,
+        "too few writes went in to test anything: {steps:?}"
+    );
     assert!(fingerprint_matches(whole.last().unwrap(), &path));
 }
 
@@ -331,8 +396,11 @@ fn concurrent_writers_leave_one_whole_record_per_write() {
                 for i in 0..10 {
                     let mut cmd = mamfast(&path);
                     cmd.env("MAMFAST_LOCK_TIMEOUT", "120s");
-                    run(cmd, ["state", "mark-failed", ID, "--error", &format!("{w}/{i}")])
-                        .expect_code(0, "mark-failed");
+                    run(
+                        cmd,
+                        ["state", "mark-failed", ID, "--error", &format!("{w}/{i}")],
+                    )
+                    .expect_code(0, "mark-failed");
                 }
             })
         })
@@ -356,12 +424,18 @@ fn the_journal_is_rotated_past_its_bound_and_read_across_both_files() {
     for i in 0..30 {
         let mut cmd = mamfast(&path);
         cmd.env("MAMFAST_JOURNAL_KIB", "8");
-        run(cmd, ["state", "mark-failed", ID, "--error", &format!("e{i}")])
-            .expect_code(0, "mark-failed");
+        run(
+            cmd,
+            ["state", "mark-failed", ID, "--error", &format!("e{i}")],
+        )
+        .expect_code(0, "mark-failed");
     }
     let log = journal_of(&path);
     let log1 = PathBuf::from(format!("{}.1", log.display()));
-    let (a, b) = (fs::metadata(&log).unwrap().len(), fs::metadata(&log1).unwrap().len());
+    let (a, b) = (
+        fs::metadata(&log).unwrap().len(),
+        fs::metadata(&log1).unwrap().len(),
+    );
     assert!(a <= 8192 && b <= 8192 && b > 4096, "{a} {b}");
     let shown = mamfast_run(&path, ["state", "log", "--json", "--limit", "all"]);
     let shown: Vec<JournalRecord> = serde_json::from_str(&shown.stdout).unwrap();
@@ -385,8 +459,9 @@ fn a_journal_that_cannot_be_written_is_a_warning_and_the_write_still_happens() {
         let log = journal_of(&path);
         let elsewhere = dir.path().join("elsewhere");
         match kind {
-            "fifo" => nix::unistd::mkfifo(&log, nix::sys::stat::Mode::from_bits_truncate(0o644))
-                .unwrap(),
+            "fifo" => {
+                nix::unistd::mkfifo(&log, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap()
+            }
             "symlink" => std::os::unix::fs::symlink(&elsewhere, &log).unwrap(),
             _ => fs::create_dir(&log).unwrap(),
         }
@@ -419,7 +494,11 @@ fn a_corrupt_journal_line_is_skipped_with_a_warning() {
     mamfast_run(&path, ["state", "mark-failed", ID, "--error", "e"]).expect_code(0, "mark");
     let out = mamfast_run(&path, ["state", "log"]);
     out.expect_code(0, "log");
-    assert!(out.stderr.contains("line 2: not a journal record"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("line 2: not a journal record"),
+        "{}",
+        out.stderr
+    );
     assert_eq!(out.stdout.matches("write by").count(), 2, "{}", out.stdout);
     // A store still reads the rest.
     let store = Store::new(&path, options(3));
