@@ -136,10 +136,7 @@ fn every_write_appends_one_record_naming_what_changed_and_a_dry_run_none() {
             "e1"
         ]
     );
-    assert_eq!(
-        all[0].pid > 0 && all[0].uid == nix::unistd::getuid().as_raw(),
-        true
-    );
+    assert!(all[0].pid > 0 && all[0].uid == nix::unistd::getuid().as_raw());
     let c0 = all[0].changes.as_ref().unwrap();
     assert_eq!(c0.failed.changed[ID]["retry_count"].before, Some(json!(0)));
     assert_eq!(c0.failed.changed[ID]["retry_count"].after, Some(json!(1)));
