@@ -128,7 +128,7 @@ pub fn diff(before: &State, after: &State) -> StateDiff {
     }
 }
 
-fn diff_entries<T: serde::de::DeserializeOwned + Serialize>(
+fn diff_entries<T: serde::de::DeserializeOwned + Serialize + PartialEq>(
     before: &Entries<T>,
     after: &Entries<T>,
 ) -> KindDiff {
@@ -154,10 +154,11 @@ fn diff_entries<T: serde::de::DeserializeOwned + Serialize>(
             std::cmp::Ordering::Equal => {
                 let (id, a) = old.next().expect("peeked");
                 let (_, b) = new.next().expect("peeked");
-                if let (Stored::Text(x), Stored::Text(y)) = (&a, &b) {
-                    if x == y {
-                        continue;
-                    }
+                // The cheap comparisons first: most entries of a write are untouched.
+                match (&a, &b) {
+                    (Stored::Text(x), Stored::Text(y)) if x == y => continue,
+                    (Stored::Value(x), Stored::Value(y)) if x == y => continue,
+                    _ => {}
                 }
                 let mut fields = BTreeMap::new();
                 diff_values("", &to_value(&a), &to_value(&b), &mut fields);

@@ -316,11 +316,13 @@ fn shrink(changes: &mut StateDiff) {
 }
 
 fn write_line(paths: &Paths, journal: &Path, max_bytes: u64, line: &[u8]) -> io::Result<()> {
-    let (mut file, mut created) = open_for_append(journal)?;
+    // The journal holds what the state holds: readable by whom the state file is.
+    let mode = fs::metadata(&paths.target).map_or(0o600, |m| m.mode() & 0o666);
+    let (mut file, mut created) = open_for_append(journal, mode)?;
     let mut len = file.metadata()?.len();
     if len > 0 && len + line.len() as u64 > max_bytes {
         fs::rename(journal, super::names::journal_path_of(&paths.target, 1))?;
-        (file, _) = open_for_append(journal)?;
+        (file, _) = open_for_append(journal, mode)?;
         created = true;
         len = file.metadata()?.len();
     }
@@ -341,14 +343,14 @@ fn write_line(paths: &Paths, journal: &Path, max_bytes: u64, line: &[u8]) -> io:
 
 /// Opens (or creates) the journal to append: never through a symlink, never a FIFO or other
 /// non-regular file (opened without blocking, then checked).
-fn open_for_append(journal: &Path) -> io::Result<(File, bool)> {
+fn open_for_append(journal: &Path, mode: u32) -> io::Result<(File, bool)> {
     let existed = fs::symlink_metadata(journal).is_ok();
     // Readable too: the last byte is looked at (`ends_with_newline`).
     let file = OpenOptions::new()
         .read(true)
         .append(true)
         .create(true)
-        .mode(0o644)
+        .mode(mode)
         .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK | nix::libc::O_CLOEXEC)
         .open(journal)?;
     if !file.metadata()?.file_type().is_file() {
@@ -433,6 +435,45 @@ mod tests {
             .collect();
         assert_eq!(notes.last().unwrap(), "record 9");
         assert!(notes.len() >= 4 && notes.len() <= 8, "{notes:?}");
+    }
+
+    #[test]
+    fn a_record_too_large_keeps_ids_or_only_counts_and_the_journal_takes_the_states_mode() {
+        use crate::state::diff::KindDiff;
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = paths(dir.path());
+        fs::write(&p.target, "{}").unwrap();
+        fs::set_permissions(&p.target, fs::Permissions::from_mode(0o600)).unwrap();
+        let mut big = record(0);
+        let mut changes = StateDiff::default();
+        let mut kind = KindDiff::default();
+        for n in 0..50 {
+            kind.added.insert(
+                format!("B{n:09}"),
+                serde_json::Value::String("x".repeat(200)),
+            );
+        }
+        changes.processed = kind;
+        big.changes = Some(changes);
+        append(&p, 16 * 1024, big.clone(), &|n| panic!("{n}"));
+        append(&p, 4 * 1024, big, &|n| panic!("{n}"));
+        let read = read(&p.target);
+        let first = read.records[0].changes.as_ref().unwrap();
+        assert_eq!(first.processed.added.len(), 50);
+        assert!(first
+            .processed
+            .added
+            .values()
+            .all(serde_json::Value::is_null));
+        assert!(read.records[0]
+            .note
+            .as_ref()
+            .unwrap()
+            .contains("values left out"));
+        assert!(read.records[1].changes.is_none());
+        let mode = fs::metadata(journal_path(&p)).unwrap().mode() & 0o777;
+        assert_eq!(mode, 0o600);
     }
 
     #[test]

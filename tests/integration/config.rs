@@ -95,6 +95,7 @@ file = "/srv/state/processed.json"
 backup_depth = 5
 lock_timeout = "1m"
 failed_ttl = "30d"
+journal_kib = 64
 
 [plugins]
 dirs = ["/opt/mamfast/plugins"]
@@ -168,7 +169,7 @@ fn origins_name_the_default_the_file_the_variable_and_the_flag() {
 
     let file = sb.file("etc/mamfast.toml", FULL_FILE);
     let s = sb.load_ok(&with_config(&file));
-    for key in &KEYS[..5] {
+    for key in &KEYS[..6] {
         assert_eq!(s.origin(key), Origin::File(file.clone()), "{key}");
     }
     assert_eq!(s.origin("dry_run"), Origin::Default);
@@ -178,6 +179,7 @@ fn origins_name_the_default_the_file_the_variable_and_the_flag() {
         ("MAMFAST_BACKUP_DEPTH", "state.backup_depth", "1"),
         ("MAMFAST_LOCK_TIMEOUT", "state.lock_timeout", "1s"),
         ("MAMFAST_FAILED_TTL", "state.failed_ttl", "1d"),
+        ("MAMFAST_JOURNAL_KIB", "state.journal_kib", "8"),
         ("MAMFAST_PLUGIN_DIRS", "plugins.dirs", "/p"),
         ("MAMFAST_DRY_RUN", "dry_run", "1"),
     ];
@@ -224,6 +226,7 @@ fn rows_give_json_values() {
             ("state.backup_depth", serde_json::json!(3)),
             ("state.lock_timeout", serde_json::json!("30s")),
             ("state.failed_ttl", serde_json::Value::Null),
+            ("state.journal_kib", serde_json::json!(1024)),
             (
                 "plugins.dirs",
                 serde_json::json!([format!("{home}/.local/libexec/mamfast")])
@@ -358,7 +361,7 @@ fn mamfast_config_empty_means_no_file_and_is_never_a_key() {
         .set("MAMFAST_MY_PLUGIN_TOKEN", "x");
     let s = sb.load_ok(&Overrides::default());
     assert_eq!(s.config_files, [file]);
-    assert_eq!(s.rows().len(), 6);
+    assert_eq!(s.rows().len(), 7);
 }
 
 #[test]
@@ -400,7 +403,7 @@ fn unknown_keys_are_errors_naming_the_key_the_file_and_the_known_keys() {
     );
     assert!(
         text.contains(
-            "known keys: state.file, state.backup_depth, state.lock_timeout, state.failed_ttl, plugins.dirs"
+            "known keys: state.file, state.backup_depth, state.lock_timeout, state.failed_ttl, state.journal_kib, plugins.dirs"
         ),
         "{text}"
     );
@@ -656,6 +659,7 @@ fn plugin_env_has_the_contract_shape() {
             "MAMFAST_BACKUP_DEPTH",
             "MAMFAST_LOCK_TIMEOUT",
             "MAMFAST_FAILED_TTL",
+            "MAMFAST_JOURNAL_KIB",
             "MAMFAST_DRY_RUN",
             "MAMFAST_PLUGIN_DIRS",
         ]
@@ -666,6 +670,7 @@ fn plugin_env_has_the_contract_shape() {
     assert_eq!(get("MAMFAST_BACKUP_DEPTH"), "3");
     assert_eq!(get("MAMFAST_LOCK_TIMEOUT"), "30s");
     assert_eq!(get("MAMFAST_FAILED_TTL"), "");
+    assert_eq!(get("MAMFAST_JOURNAL_KIB"), "1024");
     assert_eq!(get("MAMFAST_DRY_RUN"), "0");
     assert_eq!(get("MAMFAST_PLUGIN_DIRS"), "/a:/b");
 }
@@ -688,7 +693,7 @@ fn the_example_parses_to_exactly_the_defaults() {
 #[test]
 fn the_example_documents_every_key_and_its_commented_lines_are_valid() {
     let text = std::fs::read_to_string(example()).unwrap();
-    for key in &KEYS[..5] {
+    for key in &KEYS[..6] {
         let leaf = key.rsplit('.').next().unwrap();
         let line = text
             .lines()
