@@ -144,6 +144,10 @@ pub enum StateCommand {
     Apply(commands::apply::ApplyArgs),
     /// Replace the whole state (only if unchanged since read: --if-token)
     Import(commands::import::ImportArgs),
+    /// The journal of changes, newest first; for one ID, its whole story
+    Log(commands::log::LogArgs),
+    /// What changed between two generations or state files (exit 1 when they differ)
+    Diff(commands::diff::DiffArgs),
     /// Print this message or the help of the given command (a plugin's own --help)
     Help(commands::help::HelpArgs),
     /// Runs `mamfast-state-<NAME>` (a plugin)

@@ -30,6 +30,8 @@ const STATE_BUILTINS: &[&str] = &[
     "verify",
     "apply",
     "import",
+    "log",
+    "diff",
     "help",
 ];
 

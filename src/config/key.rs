@@ -19,6 +19,7 @@ pub enum Key {
     BackupDaily,
     LockTimeout,
     FailedTtl,
+    JournalKib,
     PluginDirs,
     DryRun,
 }
@@ -55,6 +56,10 @@ pub const MAX_LOCK_TIMEOUT: Duration = Duration::from_secs(86_400);
 /// which a TTL means "never"; leave it unset for that.
 pub const MAX_FAILED_TTL: Duration = Duration::from_secs(36_500 * 86_400);
 
+/// The largest `state.journal_kib`: 1 GiB. The journal is history for an operator to read,
+/// kept as two files of at most this; more is a typo rather than a wish.
+pub const MAX_JOURNAL_KIB: usize = 1024 * 1024;
+
 /// What a key holds, which decides how its text is read and what is accepted.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum Kind {
@@ -73,25 +78,27 @@ pub(crate) enum Kind {
 
 impl Key {
     /// Every key, in the order `config show` lists them.
-    pub const ALL: [Key; 8] = [
+    pub const ALL: [Key; 9] = [
         Key::StateFile,
         Key::BackupDepth,
         Key::BackupHourly,
         Key::BackupDaily,
         Key::LockTimeout,
         Key::FailedTtl,
+        Key::JournalKib,
         Key::PluginDirs,
         Key::DryRun,
     ];
 
     /// The order a plugin is handed the keys' variables in (README, *Plugins*).
-    pub(crate) const HANDED_DOWN: [Key; 8] = [
+    pub(crate) const HANDED_DOWN: [Key; 9] = [
         Key::StateFile,
         Key::BackupDepth,
         Key::BackupHourly,
         Key::BackupDaily,
         Key::LockTimeout,
         Key::FailedTtl,
+        Key::JournalKib,
         Key::DryRun,
         Key::PluginDirs,
     ];
@@ -106,6 +113,7 @@ impl Key {
             Key::BackupDaily => "state.backup_daily",
             Key::LockTimeout => "state.lock_timeout",
             Key::FailedTtl => "state.failed_ttl",
+            Key::JournalKib => "state.journal_kib",
             Key::PluginDirs => "plugins.dirs",
             Key::DryRun => "dry_run",
         }
@@ -126,6 +134,7 @@ impl Key {
             Key::BackupDaily => "MAMFAST_BACKUP_DAILY",
             Key::LockTimeout => "MAMFAST_LOCK_TIMEOUT",
             Key::FailedTtl => "MAMFAST_FAILED_TTL",
+            Key::JournalKib => "MAMFAST_JOURNAL_KIB",
             Key::PluginDirs => "MAMFAST_PLUGIN_DIRS",
             Key::DryRun => "MAMFAST_DRY_RUN",
         }
@@ -160,6 +169,9 @@ impl Key {
                 max: MAX_FAILED_TTL,
                 may_be_unset: true,
             },
+            Key::JournalKib => Kind::Count {
+                max: MAX_JOURNAL_KIB,
+            },
             Key::PluginDirs => Kind::Paths,
             Key::DryRun => Kind::Switch,
         }
@@ -179,6 +191,7 @@ impl Key {
             // With the 3 newest, one a day for a week: at most 10 copies of the state.
             Key::BackupHourly => Some(Value::from(0u64)),
             Key::BackupDaily => Some(Value::from(7u64)),
+            Key::JournalKib => Some(Value::from(1024u64)),
             Key::LockTimeout => Some(Value::from("30s")),
             Key::PluginDirs => Some(Value::from(vec![Value::from("~/.local/libexec/mamfast")])),
             Key::DryRun => Some(Value::from(false)),
@@ -221,6 +234,7 @@ impl Key {
             Key::BackupDepth => J::from(settings.backup_depth),
             Key::BackupHourly => J::from(settings.backup_hourly),
             Key::BackupDaily => J::from(settings.backup_daily),
+            Key::JournalKib => J::from(settings.journal_kib),
             Key::LockTimeout => J::String(format_duration(settings.lock_timeout)),
             Key::FailedTtl => settings
                 .failed_ttl
@@ -239,6 +253,7 @@ impl Key {
             Key::BackupDepth => settings.backup_depth.to_string(),
             Key::BackupHourly => settings.backup_hourly.to_string(),
             Key::BackupDaily => settings.backup_daily.to_string(),
+            Key::JournalKib => settings.journal_kib.to_string(),
             Key::LockTimeout => format_duration(settings.lock_timeout),
             Key::FailedTtl => settings.failed_ttl.map(format_duration).unwrap_or_default(),
             Key::PluginDirs => {

@@ -57,6 +57,8 @@ pub struct Settings {
     pub backup_hourly: usize,
     /// …and days (see [`Retention`](crate::store::Retention)).
     pub backup_daily: usize,
+    /// The journal's bound in KiB before it is rotated (`state.journal_kib`); 0 keeps none.
+    pub journal_kib: usize,
     /// May be zero: fail at once if the lock is taken.
     pub lock_timeout: Duration,
     /// `None`: failed entries are kept forever.
@@ -138,6 +140,7 @@ impl Settings {
         crate::store::Store::new(self.state_file.clone(), self.store_options())
             .with_periodic_backups(self.backup_hourly, self.backup_daily)
             .creating_dir(self.origin(Key::StateFile.name()) == Origin::Default)
+            .with_journal_max_bytes(self.journal_kib as u64 * 1024)
     }
 
     /// Where `key` (one of [`KEYS`]) came from. An unknown key answers [`Origin::Default`].

@@ -74,6 +74,7 @@ impl<'a> Resolver<'a> {
             backup_depth: take(&mut values, Key::BackupDepth, Typed::count)?,
             backup_hourly: take(&mut values, Key::BackupHourly, Typed::count)?,
             backup_daily: take(&mut values, Key::BackupDaily, Typed::count)?,
+            journal_kib: take(&mut values, Key::JournalKib, Typed::count)?,
             lock_timeout: take(&mut values, Key::LockTimeout, |v| v.duration()?)?,
             // The one key that may have no value: unset, failed entries are kept forever.
             failed_ttl: take(&mut values, Key::FailedTtl, Typed::duration)

@@ -1,6 +1,7 @@
 //! The data of the state file, and only the data: no I/O happens here.
 
 pub mod artifact;
+pub mod diff;
 pub mod entries;
 pub mod migrate;
 pub mod model;

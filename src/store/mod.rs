@@ -34,6 +34,7 @@ mod bounded_io;
 mod durable;
 mod faults;
 mod interrupted;
+mod journal;
 mod load;
 mod lock;
 mod names;
@@ -53,10 +54,12 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::error::{Error, Result};
+use crate::state::diff::diff;
 use crate::state::State;
 use bounded_io::Capped;
 use durable::OldMain;
 use faults::Faults;
+use journal::{Fingerprint, Record, RecordKind};
 use load::{load_chain, probe, summarize, Found, MainState, Parse, Probe};
 use lock::{Lock, LockMode};
 use paths::{parent_dir, Paths};
@@ -65,6 +68,10 @@ pub use bounded_io::MAX_STATE_BYTES;
 pub(crate) use bounded_io::{read_regular, unreadable, Unreadable};
 #[doc(hidden)]
 pub use faults::FaultPoint;
+pub use journal::{
+    Fingerprint as JournalFingerprint, JournalRead, Record as JournalRecord,
+    RecordKind as JournalRecordKind, DEFAULT_JOURNAL_MAX_BYTES,
+};
 pub use names::backup_suffix;
 pub use notice::Notice;
 pub use retention::{Kept, Retention};
@@ -90,6 +97,8 @@ pub struct Store {
     periodic: (usize, usize),
     /// Whether a write may create the state's missing directory (see [`Store::creating_dir`]).
     create_dir: bool,
+    /// The journal's bound in bytes (`state.journal_kib`); 0 keeps no journal.
+    journal_max_bytes: u64,
 }
 
 impl fmt::Debug for Store {
@@ -118,6 +127,7 @@ impl Store {
             network_checked: AtomicBool::new(false),
             periodic: (0, 0),
             create_dir: false,
+            journal_max_bytes: DEFAULT_JOURNAL_MAX_BYTES,
         }
     }
 
@@ -151,6 +161,59 @@ impl Store {
     pub fn with_notices(mut self, sink: impl Fn(&Notice) + Send + Sync + 'static) -> Store {
         self.notify = Box::new(sink);
         self
+    }
+
+    /// Bounds the journal (`processed.json.log`) to `bytes` before it is rotated; 0 keeps no
+    /// journal at all.
+    pub fn with_journal_max_bytes(mut self, bytes: u64) -> Store {
+        self.journal_max_bytes = bytes;
+        self
+    }
+
+    /// The journal file, `<state file>.log` beside the symlink-resolved state file.
+    pub fn journal_path(&self) -> PathBuf {
+        match Paths::resolve(&self.path) {
+            Ok(paths) => journal::journal_path(&paths),
+            Err(_) => names::journal_path_of(&self.path, 0),
+        }
+    }
+
+    /// Every record of the journal (the rotated file's first), oldest first, and a warning
+    /// for each line that is not a record. Takes no lock: records are appended whole.
+    pub fn journal(&self) -> JournalRead {
+        match Paths::resolve(&self.path) {
+            Ok(paths) => journal::read(&paths.target),
+            Err(_) => JournalRead::default(),
+        }
+    }
+
+    /// Records a change made outside mamfast since the journal's last record, if there is
+    /// one, under the write lock (as the next write would). Nothing in dry run, or without a
+    /// journal (no record to compare with).
+    pub fn record_outside_changes(&self) -> Result<()> {
+        let has_journal = fs::symlink_metadata(self.journal_path()).is_ok();
+        if self.options.dry_run || self.journal_max_bytes == 0 || !has_journal {
+            return Ok(());
+        }
+        self.update(|_| Ok(Outcome::Unchanged(())))
+    }
+
+    /// Loads any state file (an export, another host's copy, a backup) as it is, with no
+    /// lock and no recovery: for comparing. A file that does not exist is a usage error
+    /// (exit 2), one that is not a valid state a data error (65).
+    pub fn load_file(path: &Path) -> Result<State> {
+        match probe(path, false, Parse::Lazy)? {
+            Probe::Valid { state, .. } => Ok(state),
+            Probe::Missing => Err(Error::Usage(format!(
+                "{} does not exist. Name a generation (main, bak, 1, …: see `mamfast state \
+                 backups`) or an existing state file.",
+                path.display()
+            ))),
+            Probe::Invalid(reason) => Err(Error::Data(format!(
+                "{} is not a valid state: {reason}",
+                path.display()
+            ))),
+        }
     }
 
     /// Makes the given step of every write fail (a testing aid).
@@ -354,6 +417,8 @@ impl Store {
         }
         let loaded = self.repair(&paths, found)?;
         let mut state = loaded.state;
+        let main_before = self.record_outside_change(&paths, &state);
+        let before = (self.journal_max_bytes > 0).then(|| state.clone());
         let done = match f(&mut state)? {
             Outcome::Unchanged(t) => t,
             Outcome::Changed(t) => {
@@ -367,6 +432,12 @@ impl Store {
                 durable::commit(&paths, &self.faults, old, None, &mut |w| {
                     format::write_state(&mut Capped::new(w, MAX_STATE_BYTES), &state)
                 })?;
+                if let Some(before) = before {
+                    let after = Fingerprint::of(&paths.target, &state);
+                    let mut record = Record::new(RecordKind::Write, main_before, after);
+                    record.changes = Some(diff(&before, &state));
+                    self.journal_append(&paths, record);
+                }
                 t
             }
         };
@@ -508,7 +579,7 @@ impl Store {
             interrupted::settle(&paths, &self.retention(), &*self.notify);
         }
         let chosen = which(&paths);
-        let (bytes, mode, summary) = match probe(&chosen, false, Parse::Full)? {
+        let (bytes, mode, summary, restored_state) = match probe(&chosen, false, Parse::Full)? {
             Probe::Missing => return Err(missing(&chosen)),
             Probe::Invalid(reason) => {
                 return Err(Error::Data(format!(
@@ -526,12 +597,20 @@ impl Store {
                 bytes.expect("a backup's bytes are kept"),
                 mode,
                 Summary::of(&state, migrated_from),
+                state,
             ),
         };
-        // Only its validity matters here.
+        // Its validity decides its fate; its state, what the journal says changed.
+        let mut main_state = None;
         let main = match probe(&paths.target, true, Parse::Lazy) {
-            Ok(Probe::Valid { .. }) => MainState::Clean,
-            Ok(Probe::Missing) => MainState::Missing,
+            Ok(Probe::Valid { state, .. }) => {
+                main_state = Some(state);
+                MainState::Clean
+            }
+            Ok(Probe::Missing) => {
+                main_state = Some(State::default());
+                MainState::Missing
+            }
             Ok(Probe::Invalid(reason)) => MainState::Corrupt(reason),
             // Python reads it, though mamfast cannot use it (see `probe`): not corrupt, so it
             // is rejected as a clean one is.
@@ -556,9 +635,27 @@ impl Store {
         if self.options.dry_run {
             return Ok(restored);
         }
+        let main_before = match &main_state {
+            Some(state) => self.record_outside_change(&paths, state),
+            None => None,
+        };
         durable::commit(&paths, &self.faults, old.clone(), Some(mode), &mut |w| {
             w.write_all(&bytes)
         })?;
+        let after = Fingerprint::of(&paths.target, &restored_state);
+        let mut record = Record::new(RecordKind::Restore, main_before, after);
+        record.note = Some(format!("restored {}", restored.backup.display()));
+        match &main_state {
+            Some(before) => record.changes = Some(diff(before, &restored_state)),
+            None => {
+                record.note = Some(format!(
+                    "restored {}; the main file it replaced was corrupt, so what changed is \
+                     not known",
+                    restored.backup.display()
+                ))
+            }
+        }
+        self.journal_append(&paths, record);
         if let (MainState::Corrupt(reason), OldMain::Quarantine(moved_to)) = (main, old) {
             (self.notify)(&Notice::CorruptMovedAside {
                 corrupt: paths.target.clone(),
@@ -698,6 +795,18 @@ impl Store {
         durable::commit(paths, &self.faults, old.clone(), Some(*mode), &mut |w| {
             w.write_all(bytes)
         })?;
+        let after = Fingerprint::of(&paths.target, &found.loaded.state);
+        let mut record = Record::new(RecordKind::Recover, None, after);
+        record.note = Some(format!(
+            "the main file was {}: replaced by a copy of {}; what changed is not known",
+            if matches!(found.main, MainState::Missing) {
+                "missing".to_string()
+            } else {
+                format!("corrupt ({reason})")
+            },
+            backup.display()
+        ));
+        self.journal_append(paths, record);
         (self.notify)(&Notice::Recovered {
             corrupt: paths.target.clone(),
             reason,
@@ -708,6 +817,54 @@ impl Store {
             backup: backup.clone(),
         });
         Ok(found.loaded)
+    }
+
+    /// Appends `record` to the journal; a journal that cannot be written is a notice.
+    fn journal_append(&self, paths: &Paths, record: Record) {
+        journal::append(paths, self.journal_max_bytes, record, &*self.notify);
+    }
+
+    /// Compares the main file (holding `state`) with the journal's last record and, when
+    /// another program changed it since (or a mamfast write was killed before its record),
+    /// records that, with the entries that changed when the state the last record left is
+    /// still on disk (a backup generation: mamfast's rotation keeps its size and time, and so
+    /// does the Python tool's `shutil.copy2` to `.bak`). Call under the exclusive lock.
+    /// Returns the main file's fingerprint.
+    fn record_outside_change(&self, paths: &Paths, state: &State) -> Option<Fingerprint> {
+        let current = Fingerprint::of(&paths.target, state);
+        if self.journal_max_bytes == 0 {
+            return current;
+        }
+        let Some((last, since)) = journal::last_after(&paths.target) else {
+            return current;
+        };
+        if journal::same(&last, &current) {
+            return current;
+        }
+        let known = match &last {
+            None => Some(State::default()),
+            Some(fingerprint) => backups::existing(paths)
+                .into_iter()
+                .filter(|(_, path)| fingerprint.copied_to(path))
+                .find_map(|(_, path)| match probe(&path, false, Parse::Lazy) {
+                    Ok(Probe::Valid { state, .. }) => Some(state),
+                    _ => None,
+                }),
+        };
+        let mut record = Record::new(RecordKind::Outside, last, current.clone());
+        record.since = Some(since);
+        match known {
+            Some(known) => record.changes = Some(diff(&known, state)),
+            None => {
+                record.note = Some(
+                    "the state the last record left is no longer on disk: only the counts \
+                     before and after are known"
+                        .into(),
+                )
+            }
+        }
+        self.journal_append(paths, record);
+        current
     }
 
     /// Says, in one line, that the state holds entries kept as they are (see

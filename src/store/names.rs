@@ -42,6 +42,17 @@ pub(crate) fn backup_path_of(path: &Path, generation: usize) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// The journal of the state file at `path`: `<path>.log` (`generation` 0), and the file it
+/// is rotated to, `<path>.log.1` (1).
+pub(crate) fn journal_path_of(path: &Path, generation: usize) -> PathBuf {
+    let mut name = path.as_os_str().to_os_string();
+    name.push(match generation {
+        0 => ".log".to_string(),
+        n => format!(".log.{n}"),
+    });
+    PathBuf::from(name)
+}
+
 /// The generation a file name stands for: `processed.json.bak` → 0, `processed.json.bak.2` → 2.
 /// Names are bytes: a state file's name need not be UTF-8, and its backups are its own still.
 pub(crate) fn generation_of(file_name: &OsStr, main_name: &OsStr) -> Option<usize> {

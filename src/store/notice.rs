@@ -60,6 +60,8 @@ pub enum Notice {
     /// A read found no state file (nor backup): the state is empty. Said so that a mistyped
     /// path does not pass for an empty state.
     StateMissing(PathBuf),
+    /// The journal could not be written (`reason`); the state write it tells of stands.
+    JournalNotWritten { journal: PathBuf, reason: String },
 }
 
 impl fmt::Display for Notice {
@@ -170,6 +172,12 @@ impl fmt::Display for Notice {
                  deletes it: move it aside yourself once you have looked at it",
                 held.display()
             ),
+            Notice::JournalNotWritten { journal, reason } => write!(
+                f,
+                "could not write the journal {} ({reason}); the state was written all the \
+                 same, but this change is not in `mamfast state log`",
+                journal.display()
+            ),
         }
     }
 }
@@ -220,6 +228,10 @@ mod tests {
             Notice::InterruptedWriteKept {
                 held: "/s/.p.json.tmp-1-2.was-7.bak".into(),
                 why: "File exists".into(),
+            },
+            Notice::JournalNotWritten {
+                journal: "/s/p.json.log".into(),
+                reason: "No space left on device (os error 28)".into(),
             },
         ];
         for notice in notices {

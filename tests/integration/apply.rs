@@ -74,7 +74,8 @@ fn a_run_is_recorded_in_order_in_one_write() {
         [
             "processed.json",
             "processed.json.bak",
-            "processed.json.lock"
+            "processed.json.lock",
+            "processed.json.log"
         ]
     );
     assert_eq!(
@@ -184,6 +185,7 @@ fn ten_thousand_lines_are_one_write() {
         "processed.json",
         "processed.json.bak",
         "processed.json.lock",
+        "processed.json.log",
     ];
     expected.sort();
     assert_eq!(names(dir.path()), expected);

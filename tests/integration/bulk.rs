@@ -73,7 +73,8 @@ fn retry_of_several_ids_is_one_write_and_one_backup_generation() {
         [
             "processed.json",
             "processed.json.bak",
-            "processed.json.lock"
+            "processed.json.lock",
+            "processed.json.log"
         ]
     );
     assert_eq!(
@@ -103,7 +104,8 @@ fn clear_of_several_ids_is_one_write_and_one_backup_generation() {
         [
             "processed.json",
             "processed.json.bak",
-            "processed.json.lock"
+            "processed.json.lock",
+            "processed.json.log"
         ]
     );
     assert_eq!(
@@ -279,7 +281,8 @@ fn the_retry_all_example_retries_every_match_in_one_call() {
         [
             "processed.json",
             "processed.json.bak",
-            "processed.json.lock"
+            "processed.json.lock",
+            "processed.json.log"
         ]
     );
     assert_eq!(fs::read(data.join("processed.json.bak")).unwrap(), before);

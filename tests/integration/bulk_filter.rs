@@ -128,7 +128,8 @@ fn filters_combine_and_the_whole_selection_is_one_backup_generation() {
             "processed.json",
             "processed.json.bak",
             "processed.json.bak.1",
-            "processed.json.lock"
+            "processed.json.lock",
+            "processed.json.log"
         ]
     );
     assert_eq!(

@@ -97,6 +97,7 @@ backup_hourly = 2
 backup_daily = 9
 lock_timeout = "1m"
 failed_ttl = "30d"
+journal_kib = 64
 
 [plugins]
 dirs = ["/opt/mamfast/plugins"]
@@ -182,6 +183,7 @@ fn origins_name_the_default_the_file_the_variable_and_the_flag() {
         ("MAMFAST_BACKUP_DAILY", "state.backup_daily", "0"),
         ("MAMFAST_LOCK_TIMEOUT", "state.lock_timeout", "1s"),
         ("MAMFAST_FAILED_TTL", "state.failed_ttl", "1d"),
+        ("MAMFAST_JOURNAL_KIB", "state.journal_kib", "8"),
         ("MAMFAST_PLUGIN_DIRS", "plugins.dirs", "/p"),
         ("MAMFAST_DRY_RUN", "dry_run", "1"),
     ];
@@ -230,6 +232,7 @@ fn rows_give_json_values() {
             ("state.backup_daily", serde_json::json!(7)),
             ("state.lock_timeout", serde_json::json!("30s")),
             ("state.failed_ttl", serde_json::Value::Null),
+            ("state.journal_kib", serde_json::json!(1024)),
             (
                 "plugins.dirs",
                 serde_json::json!([format!("{home}/.local/libexec/mamfast")])
@@ -364,7 +367,7 @@ fn mamfast_config_empty_means_no_file_and_is_never_a_key() {
         .set("MAMFAST_MY_PLUGIN_TOKEN", "x");
     let s = sb.load_ok(&Overrides::default());
     assert_eq!(s.config_files, [file]);
-    assert_eq!(s.rows().len(), 8);
+    assert_eq!(s.rows().len(), 9);
 }
 
 #[test]
@@ -406,7 +409,7 @@ fn unknown_keys_are_errors_naming_the_key_the_file_and_the_known_keys() {
     );
     assert!(
         text.contains(
-            "known keys: state.file, state.backup_depth, state.backup_hourly, state.backup_daily, state.lock_timeout, state.failed_ttl, plugins.dirs"
+            "known keys: state.file, state.backup_depth, state.backup_hourly, state.backup_daily, state.lock_timeout, state.failed_ttl, state.journal_kib, plugins.dirs"
         ),
         "{text}"
     );
@@ -664,6 +667,7 @@ fn plugin_env_has_the_contract_shape() {
             "MAMFAST_BACKUP_DAILY",
             "MAMFAST_LOCK_TIMEOUT",
             "MAMFAST_FAILED_TTL",
+            "MAMFAST_JOURNAL_KIB",
             "MAMFAST_DRY_RUN",
             "MAMFAST_PLUGIN_DIRS",
         ]
@@ -676,6 +680,7 @@ fn plugin_env_has_the_contract_shape() {
     assert_eq!(get("MAMFAST_BACKUP_DAILY"), "7");
     assert_eq!(get("MAMFAST_LOCK_TIMEOUT"), "30s");
     assert_eq!(get("MAMFAST_FAILED_TTL"), "");
+    assert_eq!(get("MAMFAST_JOURNAL_KIB"), "1024");
     assert_eq!(get("MAMFAST_DRY_RUN"), "0");
     assert_eq!(get("MAMFAST_PLUGIN_DIRS"), "/a:/b");
 }

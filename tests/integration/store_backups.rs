@@ -30,7 +30,8 @@ fn depth_3_after_5_writes_keeps_the_3_previous_generations_in_order() {
                 "processed.json.bak",
                 "processed.json.bak.1",
                 "processed.json.bak.2",
-                "processed.json.lock"
+                "processed.json.lock",
+                "processed.json.log"
             ],
             "exchange: {exchange}"
         );
@@ -63,7 +64,14 @@ fn depth_0_creates_no_backup_and_leaves_existing_ones_alone() {
     let (store, _) = store_with(&path, options(0));
     write_generation(&store, 1).unwrap();
     write_generation(&store, 2).unwrap();
-    assert_eq!(names(dir.path()), ["processed.json", "processed.json.lock"]);
+    assert_eq!(
+        names(dir.path()),
+        [
+            "processed.json",
+            "processed.json.lock",
+            "processed.json.log"
+        ]
+    );
 
     fs::write(store.backup_path(0), fixture("pipeline-written.json")).unwrap();
     write_generation(&store, 3).unwrap();

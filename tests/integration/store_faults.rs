@@ -64,7 +64,14 @@ fn check_every_point(depth: usize, extra: Option<FaultPoint>) {
         if depth == 0 && matches!(point, FaultPoint::Rotate | FaultPoint::Backup) {
             // Without backups these steps do not happen.
             result.unwrap();
-            assert_eq!(names(dir.path()), ["processed.json", "processed.json.lock"]);
+            assert_eq!(
+                names(dir.path()),
+                [
+                    "processed.json",
+                    "processed.json.lock",
+                    "processed.json.log"
+                ]
+            );
             continue;
         }
         assert_failed_cleanly(&path, result, &what);

@@ -97,7 +97,11 @@ fn a_missing_directory_reads_as_empty_and_is_created_by_a_write() {
     assert_eq!(generation_of_file(&path), Some(1));
     assert_eq!(
         names(&dir.path().join("a/b")),
-        ["processed.json", "processed.json.lock"]
+        [
+            "processed.json",
+            "processed.json.lock",
+            "processed.json.log"
+        ]
     );
     // The read, then the write, said the state file did not exist yet.
     assert_eq!(

@@ -8,11 +8,14 @@ pub mod checkpoint;
 pub mod clear;
 pub mod completions;
 pub mod config;
+pub mod diff;
 pub mod export;
 pub mod filters;
 pub mod help;
+pub mod history;
 pub mod import;
 pub mod list;
+pub mod log;
 pub mod man;
 pub mod mark;
 pub mod plugins;
@@ -94,6 +97,8 @@ fn run_with_settings(ctx: &Ctx, command: Command) -> Result<i32> {
             StateCommand::Verify(args) => verify::run(ctx, args),
             StateCommand::Apply(args) => apply::run(ctx, args),
             StateCommand::Import(args) => import::run(ctx, args),
+            StateCommand::Log(args) => log::run(ctx, args),
+            StateCommand::Diff(args) => diff::run(ctx, args),
             StateCommand::External(args) => external::dispatch(ctx, Level::State, &args),
             StateCommand::Help(_) => unreachable!("run without settings"),
         },

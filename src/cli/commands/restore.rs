@@ -6,9 +6,13 @@ use clap::Args;
 use std::ffi::OsStr;
 use std::path::Path;
 
+use super::backups::label;
+use super::diff::{show, Side};
 use crate::cli::Ctx;
 use mamfast::error::{Error, Result};
-use mamfast::store::PreviousMain;
+use mamfast::state::diff::diff;
+use mamfast::state::State;
+use mamfast::store::{PreviousMain, Store};
 
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
@@ -37,8 +41,11 @@ pub fn run(ctx: &Ctx, args: RestoreArgs) -> Result<i32> {
     let store = ctx.store();
     // A rejected state is named by its file name (or a path ending in it), as `state backups`
     // lists it.
-    let restored = match rejected_name(&args.generation) {
-        Some(name) => store.restore_rejected(name)?,
+    let (restored, backup_name) = match rejected_name(&args.generation) {
+        Some(name) => (
+            store.restore_rejected(name)?,
+            name.to_string_lossy().into_owned(),
+        ),
         None => {
             let generation = parse_generation(&args.generation).ok_or_else(|| {
                 Error::Usage(format!(
@@ -47,9 +54,37 @@ pub fn run(ctx: &Ctx, args: RestoreArgs) -> Result<i32> {
                     args.generation
                 ))
             })?;
-            store.restore(generation)?
+            (store.restore(generation)?, label(Some(generation)))
         }
     };
+    if ctx.dry_run() {
+        // What the restore would change, before anything does.
+        let main = Side {
+            name: "main".into(),
+            path: store.path().to_path_buf(),
+        };
+        let before = match Store::load_file(&main.path) {
+            Ok(state) => Some(state),
+            // No main file: the restore starts from nothing.
+            Err(Error::Usage(_)) => Some(State::default()),
+            // A main file that is not a valid state has no entries to compare.
+            Err(_) => None,
+        };
+        let backup = Side {
+            name: backup_name,
+            path: restored.backup.clone(),
+        };
+        match before {
+            Some(before) => {
+                let changes = diff(&before, &Store::load_file(&backup.path)?);
+                ctx.console.data(show(&main, &backup, &changes))?;
+            }
+            None => ctx.console.info(format!(
+                "{} is not a valid state: what the restore changes cannot be shown",
+                main.path.display()
+            )),
+        }
+    }
     let summary = restored.summary;
     let holds = format!(
         " ({} processed, {} failed)",
