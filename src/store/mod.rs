@@ -301,6 +301,7 @@ impl Store {
         // A path that names no file (`/`) is refused here, before a lock file is made beside it.
         if let Some(loaded) = self.read_clean_main(parse)? {
             self.notify_problems(&loaded.state);
+            self.record_outside_change_on_read(&loaded.state);
             return Ok(loaded);
         }
         let lock = self.lock_for_read()?;
@@ -830,6 +831,39 @@ impl Store {
     /// still on disk (a backup generation: mamfast's rotation keeps its size and time, and so
     /// does the Python tool's `shutil.copy2` to `.bak`). Call under the exclusive lock.
     /// Returns the main file's fingerprint.
+    /// After a clean read: a main file that is not the one the journal's last record left
+    /// (another program wrote it) is recorded now, as the next write would record it, but
+    /// only if the write lock is free at once: a reader never waits for writers (nor counts
+    /// toward a stuck lock). Otherwise the next write records it. Costs a read one `stat` and
+    /// the journal's tail.
+    fn record_outside_change_on_read(&self, state: &State) {
+        if self.options.dry_run || self.journal_max_bytes == 0 {
+            return;
+        }
+        let Ok(paths) = self.paths() else { return };
+        let Some((last, _)) = journal::last_after(&paths.target) else {
+            return;
+        };
+        if journal::same(&last, &Fingerprint::of(&paths.target, state)) {
+            return;
+        }
+        let quiet = |_: &Notice| {};
+        let Ok(_lock) = lock::take_for_write(
+            &self.lock_path(),
+            &|| self.real_lock_path(),
+            std::time::Duration::ZERO,
+            &quiet,
+        ) else {
+            return;
+        };
+        // Under the lock the main file is read again: it may have changed since.
+        if let Ok(found) = load_chain(&paths, &self.path, Parse::Lazy) {
+            if found.loaded.source == Source::Main {
+                self.record_outside_change(&paths, &found.loaded.state);
+            }
+        }
+    }
+
     fn record_outside_change(&self, paths: &Paths, state: &State) -> Option<Fingerprint> {
         let current = Fingerprint::of(&paths.target, state);
         if self.journal_max_bytes == 0 {

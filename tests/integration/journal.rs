@@ -50,9 +50,10 @@ fn records(path: &Path) -> Vec<JournalRecord> {
         .collect()
 }
 
+/// Read from the file as it is: a `Store` read would record what it finds in the journal.
 fn retry_count(path: &Path) -> u64 {
-    let (store, _) = store(path);
-    store.read().unwrap().failed[ID].retry_count.unwrap()
+    let state = mamfast::store::format::parse_state(&fs::read(path).unwrap()).unwrap();
+    state.failed[ID].retry_count.unwrap()
 }
 
 /// The `retry_count` changes of `ID` the records tell of, in order, as (before, after).
@@ -501,4 +502,50 @@ fn a_corrupt_journal_line_is_skipped_with_a_warning() {
     let store = Store::new(&path, options(3));
     assert_eq!(store.journal().records.len(), 2);
     assert_eq!(store.journal().skipped.len(), 1);
+}
+
+#[test]
+fn a_read_records_an_outside_change_when_the_lock_is_free_and_never_waits_for_it() {
+    let (_dir, path) = setup(10);
+    mamfast_run(&path, ["state", "mark-failed", ID, "--error", "e"]).expect_code(0, "mark");
+    python_style_write(&path, |s| {
+        s.failed.get_mut(ID).unwrap().retry_count = Some(7)
+    });
+    // A plain read notices the Python tool's write and records it, once.
+    mamfast_run(&path, ["state", "list"]).expect_code(0, "list");
+    let all = records(&path);
+    assert_eq!(all.len(), 2, "{all:#?}");
+    assert_eq!(all[1].kind, JournalRecordKind::Outside);
+    assert_eq!(retry_steps(&all), [(0, 1), (1, 7)]);
+    assert!(fingerprint_matches(&all[1], &path));
+    mamfast_run(&path, ["state", "show", ID]).expect_code(0, "show");
+    assert_eq!(records(&path).len(), 2);
+
+    // A dry run records nothing.
+    python_style_write(&path, |s| {
+        s.failed.get_mut(ID).unwrap().retry_count = Some(9)
+    });
+    mamfast_run(&path, ["--dry-run", "state", "list"]).expect_code(0, "list -n");
+    assert_eq!(records(&path).len(), 2);
+
+    // With the lock held by another process, the read neither waits nor records: the next
+    // write does.
+    let lock = File::options()
+        .create(true)
+        .append(true)
+        .open(format!("{}.lock", path.display()))
+        .unwrap();
+    let held = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive).unwrap();
+    let started = std::time::Instant::now();
+    let out = mamfast_run(&path, ["state", "list"]);
+    out.expect_code(0, "list while locked");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert!(!out.stderr.contains("waiting"), "{}", out.stderr);
+    assert_eq!(records(&path).len(), 2);
+    drop(held);
+    mamfast_run(&path, ["state", "mark-failed", ID, "--error", "e"]).expect_code(0, "mark");
+    let all = records(&path);
+    assert_eq!(all.len(), 4, "{all:#?}");
+    assert_eq!(all[2].kind, JournalRecordKind::Outside);
+    assert_eq!(retry_steps(&all), [(0, 1), (1, 7), (7, 9), (9, 10)]);
 }
