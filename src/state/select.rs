@@ -11,8 +11,8 @@ use chrono::{DateTime, FixedOffset};
 use super::model::{FailedEntry, ProcessedEntry, Stage};
 use super::status::Status;
 use super::time::parse_timestamp;
-use super::State;
 use super::view::{FailedView, ProcessedView, View};
+use super::State;
 
 /// What an entry must match to be selected. `Default` selects everything.
 #[derive(Debug, Clone, Default, PartialEq)]
