@@ -8,7 +8,7 @@ use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use super::sys::two_cpus;
+use super::sys::{prefer_huge_pages, two_cpus};
 
 /// The most a state file can sensibly be: 512 MiB. A state takes about 660 bytes an entry
 /// (100 000 entries are 66 MB), so this is some 800 000 entries, eight times the largest
@@ -190,6 +190,7 @@ fn read_file_with(path: &Path, two_threads_from: u64, max: u64) -> io::Result<(V
         if let Ok(len) = usize::try_from(len) {
             // Zeroed by the system, not by us: no page is touched before the reads.
             let mut bytes = vec![0u8; len];
+            prefer_huge_pages(&mut bytes);
             let (head, tail) = bytes.split_at_mut(len / 2);
             let file_ref = &file;
             let both = std::thread::scope(|scope| {

@@ -25,3 +25,6 @@ pub(crate) fn start_writeback(_file: &File, _offset: u64, _len: u64) {}
 pub(crate) fn network_fs(_dir: &Path, as_nfs: bool) -> io::Result<Option<&'static str>> {
     Ok(as_nfs.then_some("nfs"))
 }
+
+/// Huge pages are a Linux hint: nothing to ask for here.
+pub(crate) fn prefer_huge_pages(_buf: &mut [u8]) {}

@@ -76,6 +76,30 @@ fn network_fs_name(magic: u32) -> Option<&'static str> {
     })
 }
 
+/// Asks for transparent huge pages under `buf`, a large buffer about to be filled: its first
+/// writes then fault once per 2 MiB instead of once per 4 KiB page (some 16 000 faults for a
+/// 66 MB state, a tenth of the time `state list` takes). Only the 2 MiB-aligned part can be
+/// backed so. A hint: where the system declines (huge pages off, no memory to spare), the
+/// pages are the usual ones.
+pub(crate) fn prefer_huge_pages(buf: &mut [u8]) {
+    const HUGE: usize = 2 << 20;
+    let start = buf.as_mut_ptr() as usize;
+    let (first, end) = (
+        start.next_multiple_of(HUGE),
+        (start + buf.len()) / HUGE * HUGE,
+    );
+    if end > first {
+        // SAFETY: advice on whole pages inside `buf`, which we own; it changes no content.
+        unsafe {
+            nix::libc::madvise(
+                first as *mut nix::libc::c_void,
+                end - first,
+                nix::libc::MADV_HUGEPAGE,
+            );
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,5 +111,42 @@ mod tests {
         assert_eq!(network_fs_name(0xFE53_4D42), Some("smb2"));
         assert_eq!(network_fs_name(0xEF53), None); // ext4
         assert_eq!(network_fs_name(0x0102_1994), None); // tmpfs
+    }
+
+    /// The `VmFlags` of the mapping holding `addr`, from /proc/self/smaps.
+    fn vm_flags(addr: usize) -> String {
+        let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
+        let mut inside = false;
+        for line in smaps.lines() {
+            let range = line.split_whitespace().next().unwrap_or_default();
+            if let Some((from, to)) = range.split_once('-') {
+                if let (Ok(from), Ok(to)) = (
+                    usize::from_str_radix(from, 16),
+                    usize::from_str_radix(to, 16),
+                ) {
+                    inside = (from..to).contains(&addr);
+                    continue;
+                }
+            }
+            if inside {
+                if let Some(flags) = line.strip_prefix("VmFlags:") {
+                    return flags.to_string();
+                }
+            }
+        }
+        panic!("no mapping holds {addr:#x}")
+    }
+
+    #[test]
+    fn a_large_buffer_asks_for_huge_pages() {
+        let mut buf = vec![0u8; 16 << 20];
+        let middle = buf.as_ptr() as usize + buf.len() / 2;
+        assert!(!vm_flags(middle).split_whitespace().any(|f| f == "hg"));
+        prefer_huge_pages(&mut buf);
+        // `hg`: advised MADV_HUGEPAGE (the advice is kept even where huge pages are off).
+        assert!(vm_flags(middle).split_whitespace().any(|f| f == "hg"));
+        // Small or empty buffers are left alone.
+        prefer_huge_pages(&mut [0u8; 100]);
+        prefer_huge_pages(&mut []);
     }
 }

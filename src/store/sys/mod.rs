@@ -18,7 +18,7 @@ use std::fs::{self, File};
 use std::io;
 use std::path::Path;
 
-pub(crate) use imp::{exchange, network_fs, rename_no_replace, start_writeback};
+pub(crate) use imp::{exchange, network_fs, prefer_huge_pages, rename_no_replace, start_writeback};
 
 /// What [`exchange`] did.
 pub(crate) enum Exchange {
