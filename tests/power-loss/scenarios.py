@@ -105,7 +105,8 @@ def rotation_setup(d):
     write: .bak (2 days ago), .bak.1 and .bak.2 (8 days ago, 12:00 and 09:00) are the last 3,
     then one a day from 9 to 15 days ago (daily 7). The recorded write makes the main file
     `.bak`, so the 09:00 generation of 8 days ago falls out of the last 3 into a day a newer
-    generation already holds: it is dropped and every older one moves up a number."""
+    generation already holds: it is dropped, `.bak` and `.bak.1` move up into its place and the
+    seven daily ones keep their numbers."""
     midnight = calendar.timegm(datetime.datetime.now(datetime.timezone.utc).date().timetuple())
     at = lambda days, hour: midnight - days * 86400 + hour * 3600
     for n, days in enumerate([20, 19, 18]):  # the three generations the suite made
