@@ -117,6 +117,15 @@ fn run_scenario(scenario: &str, fs: &str) -> Option<Verdicts> {
         verdicts.failures.len(),
         started.elapsed().as_secs_f64()
     );
+    // The `journal` scenario's cases: (main file, journal agrees or its gap is reported).
+    let mut cases = std::collections::BTreeMap::<&str, usize>::new();
+    let journal_cases = read("journal-cases.log");
+    for line in journal_cases.lines() {
+        *cases.entry(line).or_default() += 1;
+    }
+    if !cases.is_empty() {
+        println!("power loss {fs} {scenario}: journal cases {cases:?}");
+    }
     assert!(
         out.status.success() && !lines.is_empty(),
         "power loss {scenario}: outagefs failed ({}) or checked nothing:\n{stderr}",
@@ -178,6 +187,16 @@ fn a_batch_apply_survives_a_power_cut_at_every_crash_point() {
 #[test]
 fn a_bulk_retry_survives_a_power_cut_at_every_crash_point() {
     survives("retry");
+}
+
+#[test]
+fn a_write_rotating_time_spaced_backups_keeps_every_generation_the_policy_keeps() {
+    survives("rotate");
+}
+
+#[test]
+fn the_journal_agrees_with_the_state_or_the_gap_is_reported_after_a_power_cut() {
+    survives("journal");
 }
 
 /// The negative control: a write with no fsync before its rename is caught, so these tests

@@ -130,8 +130,11 @@ class Setup:
 
 
 def counted(entry):
-    """Whether a file of the state's directory is one no write may lose (not the lock)."""
-    return entry != MAIN + ".lock" and not entry.startswith(SCENARIO.own_files)
+    """Whether a file of the state's directory is one no write may lose: not the lock, nor the
+    journal (`.log`, `.log.1`), which every write appends to after its commit (the `journal`
+    scenario checks it), nor a scenario's own files."""
+    return (entry != MAIN + ".lock" and not entry.startswith(MAIN + ".log")
+            and not entry.startswith(SCENARIO.own_files))
 
 
 def snapshot(d, name):
