@@ -199,11 +199,16 @@ pub(crate) fn read(target: &Path) -> JournalRead {
             }
             match serde_json::from_slice::<Record>(&line) {
                 Ok(record) => out.records.push(record),
-                Err(e) => out.skipped.push(format!(
-                    "{} line {}: not a journal record ({e}): skipped",
-                    path.display(),
-                    n + 1
-                )),
+                // serde quotes the line's own text (a hostile `kind`, say), newlines
+                // included: escaped here so that the warning stays one line.
+                Err(e) => out.skipped.push(
+                    crate::escape::escape(&format!(
+                        "{} line {}: not a journal record ({e}): skipped",
+                        path.display(),
+                        n + 1
+                    ))
+                    .into_owned(),
+                ),
             }
         }
     }
