@@ -95,3 +95,49 @@ fn a_rejected_state_named_by_a_path_elsewhere_is_not_replaced_by_the_one_beside_
     .expect_code(0, "restore beside");
     assert_eq!(fs::read(&path).unwrap(), empty);
 }
+
+/// Runs `mamfast state import <file> --force` and waits at most 20 s for it.
+fn import_within_seconds(path: &Path, file: &Path) -> (i32, String) {
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    let mut child = crate::support::cli::mamfast(path)
+        .args([
+            "state".as_ref(),
+            "import".as_ref(),
+            file.as_os_str(),
+            "--force".as_ref(),
+        ])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut stderr = String::new();
+            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+            return (status.code().unwrap(), stderr);
+        }
+        if started.elapsed() > Duration::from_secs(20) {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("state import {} hung", file.display());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn import_of_a_fifo_without_writer_ends_and_a_device_is_not_read() {
+    let (dir, path) = setup();
+    let before = fs::read(&path).unwrap();
+    let fifo = dir.path().join("incoming.json");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+    let (code, stderr) = import_within_seconds(&path, &fifo);
+    assert_eq!(code, 65, "an empty pipe is no state: {stderr}");
+    // A device is refused before a byte is read: /dev/zero would otherwise be read up to the
+    // size limit.
+    let (code, stderr) = import_within_seconds(&path, Path::new("/dev/zero"));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("a character device"), "{stderr}");
+    assert_eq!(fs::read(&path).unwrap(), before, "nothing imported");
+}
