@@ -141,3 +141,34 @@ fn import_of_a_fifo_without_writer_ends_and_a_device_is_not_read() {
     assert!(stderr.contains("a character device"), "{stderr}");
     assert_eq!(fs::read(&path).unwrap(), before, "nothing imported");
 }
+
+#[test]
+fn a_journal_far_past_its_bound_is_read_only_from_its_end() {
+    let (_dir, path) = setup();
+    mamfast_run(
+        &path,
+        ["state", "mark-failed", "B0ATTACK02", "--error", "e"],
+    )
+    .expect_code(0, "first write");
+    let journal = journal_of(&path);
+    let record = fs::read(&journal).unwrap();
+    // 3 MiB of garbage (a writer outside mamfast, or an attacker) before the last record: far
+    // more than the journal's default bound of 1 MiB, which mamfast never writes past.
+    let mut text = vec![b'x'; 3 << 20];
+    text.push(b'\n');
+    text.extend_from_slice(&record);
+    fs::write(&journal, text).unwrap();
+    let run = mamfast_run(&path, ["state", "log"]);
+    run.expect_code(0, "state log");
+    assert!(run.stdout.contains("mark-failed B0ATTACK02"), "{run:#?}");
+    assert!(
+        run.stderr.contains("only its last 1024 KiB are read"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains("not a journal record"),
+        "{}",
+        run.stderr
+    );
+}
