@@ -171,12 +171,16 @@ pub struct JournalRead {
 }
 
 /// Reads the journal (`.log.1`, then `.log`), skipping lines that are not records. A
-/// journal that does not exist is empty; one that is not a regular file is a warning.
-pub(crate) fn read(target: &Path) -> JournalRead {
+/// journal that does not exist is empty; one that is not a regular file is a warning. Of a
+/// file larger than `max_bytes` (the bound mamfast rotates at, at least the default) only the
+/// last `max_bytes` are read, from the first whole line: mamfast never writes one that large,
+/// and reading all of a huge one would take the time and memory of all of it.
+pub(crate) fn read(target: &Path, max_bytes: u64) -> JournalRead {
+    let max_bytes = max_bytes.max(DEFAULT_JOURNAL_MAX_BYTES);
     let mut out = JournalRead::default();
     for generation in [1, 0] {
         let path = super::names::journal_path_of(target, generation);
-        let file = match open_regular_for_read(&path) {
+        let mut file = match open_regular_for_read(&path) {
             Ok(Some(file)) => file,
             Ok(None) => continue,
             Err(why) => {
@@ -185,7 +189,28 @@ pub(crate) fn read(target: &Path) -> JournalRead {
                 continue;
             }
         };
-        for (n, line) in BufReader::new(file).split(b'\n').enumerate() {
+        let len = file.metadata().map_or(0, |m| m.len());
+        let from_end = len > max_bytes;
+        if from_end {
+            out.skipped.push(format!(
+                "{} is {} KiB, larger than the journal's bound (state.journal_kib): only its \
+                 last {} KiB are read",
+                path.display(),
+                len >> 10,
+                max_bytes >> 10
+            ));
+            if let Err(e) = file.seek(SeekFrom::Start(len - max_bytes)) {
+                out.skipped
+                    .push(format!("{}: {e}; not read", path.display()));
+                continue;
+            }
+        }
+        let mut lines = BufReader::new(file.take(max_bytes)).split(b'\n');
+        if from_end {
+            // The line the cut falls in is not whole.
+            lines.next();
+        }
+        for (n, line) in lines.enumerate() {
             let line = match line {
                 Ok(line) => line,
                 Err(e) => {
@@ -199,11 +224,16 @@ pub(crate) fn read(target: &Path) -> JournalRead {
             }
             match serde_json::from_slice::<Record>(&line) {
                 Ok(record) => out.records.push(record),
-                Err(e) => out.skipped.push(format!(
-                    "{} line {}: not a journal record ({e}): skipped",
-                    path.display(),
-                    n + 1
-                )),
+                // serde quotes the line's own text (a hostile `kind`, say), newlines
+                // included: escaped here so that the warning stays one line.
+                Err(e) => out.skipped.push(
+                    crate::escape::escape(&format!(
+                        "{} line {}: not a journal record ({e}): skipped",
+                        path.display(),
+                        n + 1
+                    ))
+                    .into_owned(),
+                ),
             }
         }
     }
@@ -387,7 +417,7 @@ mod tests {
         for n in 0..3 {
             append(&p, 1 << 20, record(n), &|n| panic!("{n}"));
         }
-        let read = read(&p.target);
+        let read = read(&p.target, DEFAULT_JOURNAL_MAX_BYTES);
         assert!(read.skipped.is_empty(), "{:?}", read.skipped);
         let notes: Vec<_> = read
             .records
@@ -406,7 +436,7 @@ mod tests {
         let mut f = OpenOptions::new().append(true).open(&journal).unwrap();
         f.write_all(br#"{"time": "2026-"#).unwrap();
         append(&p, 1 << 20, record(1), &|_| {});
-        let read = read(&p.target);
+        let read = read(&p.target, DEFAULT_JOURNAL_MAX_BYTES);
         assert_eq!(read.records.len(), 2);
         assert_eq!(read.skipped.len(), 1, "{:?}", read.skipped);
         assert!(read.skipped[0].contains("line 2"), "{}", read.skipped[0]);
@@ -426,7 +456,7 @@ mod tests {
             .unwrap()
             .len();
         assert!(log <= one * 4 && log1 <= one * 4, "{log} {log1}");
-        let read = read(&p.target);
+        let read = read(&p.target, DEFAULT_JOURNAL_MAX_BYTES);
         // The newest are kept, in order.
         let notes: Vec<_> = read
             .records
@@ -458,7 +488,7 @@ mod tests {
         big.changes = Some(changes);
         append(&p, 16 * 1024, big.clone(), &|n| panic!("{n}"));
         append(&p, 4 * 1024, big, &|n| panic!("{n}"));
-        let read = read(&p.target);
+        let read = read(&p.target, DEFAULT_JOURNAL_MAX_BYTES);
         let first = read.records[0].changes.as_ref().unwrap();
         assert_eq!(first.processed.added.len(), 50);
         assert!(first
@@ -496,6 +526,6 @@ mod tests {
         let told = told.into_inner().unwrap();
         assert_eq!(told.len(), 2, "{told:?}");
         assert!(told[0].contains("processed.json.log"), "{}", told[0]);
-        assert_eq!(read(&p.target).records.len(), 0);
+        assert_eq!(read(&p.target, DEFAULT_JOURNAL_MAX_BYTES).records.len(), 0);
     }
 }

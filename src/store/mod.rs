@@ -182,7 +182,7 @@ impl Store {
     /// for each line that is not a record. Takes no lock: records are appended whole.
     pub fn journal(&self) -> JournalRead {
         match Paths::resolve(&self.path) {
-            Ok(paths) => journal::read(&paths.target),
+            Ok(paths) => journal::read(&paths.target, self.journal_max_bytes),
             Err(_) => JournalRead::default(),
         }
     }

@@ -7,6 +7,7 @@
 mod support;
 
 mod apply;
+mod attack;
 mod bad_input;
 mod bulk;
 mod bulk_filter;

@@ -117,6 +117,37 @@ fn import(ctx: &Ctx, args: &ImportArgs) -> Result<i32> {
 
 /// The input, read whole and bounded as a state file is read. Errors name it and say that
 /// nothing was written.
+/// Opens a file to import without blocking: a FIFO no one writes to would hang the open, so it
+/// is opened non-blocking (then read as any pipe: to its end, at once if no writer is there).
+/// A pipe is accepted (`<(…)` in a shell is one); a device or socket is refused before a byte
+/// is read (`/dev/zero` would be read up to the size limit).
+fn open_input(file: &Path) -> std::io::Result<std::fs::File> {
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let opened = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_NOCTTY)
+        .open(file)?;
+    let kind = opened.metadata()?.file_type();
+    let refused = if kind.is_char_device() {
+        Some("a character device")
+    } else if kind.is_block_device() {
+        Some("a block device")
+    } else if kind.is_socket() {
+        Some("a socket")
+    } else {
+        None
+    };
+    if let Some(what) = refused {
+        return Err(std::io::Error::other(format!(
+            "{what}, not a state file or a pipe"
+        )));
+    }
+    fcntl(opened.as_raw_fd(), FcntlArg::F_SETFL(OFlag::empty()))?;
+    Ok(opened)
+}
+
 fn read_input(file: &Path) -> Result<(Vec<u8>, String)> {
     let stdin = file == Path::new("-");
     let shown = if stdin {
@@ -139,8 +170,10 @@ fn read_input(file: &Path) -> Result<(Vec<u8>, String)> {
             .read_to_end(&mut bytes)
             .map_err(cannot)?;
     } else {
-        std::fs::File::open(file)
-            .and_then(|f| f.take(limit).read_to_end(&mut bytes))
+        open_input(file)
+            .map_err(cannot)?
+            .take(limit)
+            .read_to_end(&mut bytes)
             .map_err(cannot)?;
     }
     if bytes.len() as u64 > MAX_STATE_BYTES {

@@ -4,6 +4,7 @@
 use clap::Args;
 
 use std::ffi::OsStr;
+use std::fs;
 use std::path::Path;
 
 use super::backups::label;
@@ -43,7 +44,10 @@ pub fn run(ctx: &Ctx, args: RestoreArgs) -> Result<i32> {
     // lists it.
     let (restored, backup_name) = match rejected_name(&args.generation) {
         Some(name) => (
-            store.restore_rejected(name)?,
+            {
+                beside_the_state(&store, &args.generation)?;
+                store.restore_rejected(name)?
+            },
             name.to_string_lossy().into_owned(),
         ),
         None => {
@@ -117,6 +121,32 @@ pub fn run(ctx: &Ctx, args: RestoreArgs) -> Result<i32> {
 fn rejected_name(text: &str) -> Option<&OsStr> {
     let name = Path::new(text).file_name()?;
     name.to_str()?.contains(".rejected-").then_some(name)
+}
+
+/// A rejected state named by a path must be the one beside the state file: its file name
+/// alone would otherwise pick the file of that name there, a state other than the one named.
+/// A state file kept elsewhere is brought in by `state import`, which says what it replaces.
+fn beside_the_state(store: &Store, text: &str) -> Result<()> {
+    let dir_of = |path: &Path| match path.parent() {
+        Some(dir) if dir.as_os_str().is_empty() => None,
+        dir => dir.map(Path::to_path_buf),
+    };
+    let Some(given_dir) = dir_of(Path::new(text)) else {
+        return Ok(());
+    };
+    // Where the store keeps its rejected states: beside the symlink-resolved state file.
+    let state_dir = dir_of(&store.backup_path(0)).unwrap_or_else(|| ".".into());
+    let state_dir = fs::canonicalize(&state_dir).unwrap_or(state_dir);
+    if fs::canonicalize(&given_dir).is_ok_and(|given| given == state_dir) {
+        return Ok(());
+    }
+    Err(Error::Usage(format!(
+        "{text} is not beside the state file {}: only a rejected state in {} can be restored \
+         (`mamfast state backups` lists them). To use a state file from elsewhere, run \
+         `mamfast state import FILE --if-token TOKEN` (see `mamfast state export --token-file`).",
+        store.path().display(),
+        state_dir.display()
+    )))
 }
 
 #[cfg(test)]
