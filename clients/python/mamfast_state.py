@@ -43,6 +43,7 @@ CURRENT_SCHEMA_VERSION = 2
 
 # mamfast's exit codes (its README, "Exit codes").
 _EXIT_SKIP_RUN = 1
+_EXIT_NOT_FOUND = 3  # should-skip: the ID is not in processed (so the stage must run)
 _EXIT_CONFLICT = 4
 _EXIT_DATA = 65
 _EXIT_LOCK = 75
@@ -516,7 +517,7 @@ def should_skip_stage(release: AudiobookRelease, stage: str) -> bool:
             identifier,
             stage,
         ],
-        ok=(0, _EXIT_SKIP_RUN),
+        ok=(0, _EXIT_SKIP_RUN, _EXIT_NOT_FOUND),
     )
     return out.returncode == 0
 
