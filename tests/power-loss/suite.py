@@ -16,7 +16,7 @@ At every crash point:
 2. every file of the state's directory that existed before (backup generations, the corrupt
    bytes) is still there, under any name, when the main file is old; every file the finished
    command left is there when it is new (a generation the command drops counts once it did);
-3. mamfast's own read (`state export`) exits 0 and gives the old or the new state;
+3. mamfast's own read (`state export`, as a dry run: the check changes nothing) exits 0 and gives the old or the new state;
 4. once the command exited 0 (a marker file fsynced after it), both reads give the new state.
 A verdict line per crash point goes to PL_WORK/verdicts.log; a failure exits 1 (outagefs then
 stops and prints the crash point).
@@ -230,7 +230,9 @@ def check(mnt):
     lost = sorted(name for name, sha in expected.items() if sha in missing)
     assert not lost, f"main file {outcome}, but the content of {lost} is nowhere in the directory"
 
-    run = mamfast(d.state, "state", "export")
+    # A dry run: the check observes the crash point's files and changes none of them (a plain
+    # read would record a gap in the journal, or repair a corrupt main file, on the image).
+    run = mamfast(d.state, "--dry-run", "state", "export")
     assert run.returncode == 0, f"mamfast state export exited {run.returncode}: {run.stderr!r}"
     read = parse(run.stdout)
     assert read is not None and read in (old, new), "mamfast read neither the old nor the new state"

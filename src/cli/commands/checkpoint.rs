@@ -3,12 +3,11 @@
 use clap::Args;
 
 use super::mark::ProcessedFields;
-use super::report::{self, EntryReport};
+use super::report;
 use crate::cli::Ctx;
 use mamfast::error::Result;
 use mamfast::escape::escape;
 use mamfast::state::{ops, Stage};
-use mamfast::store::Outcome;
 
 #[derive(Debug, Args)]
 pub struct CheckpointArgs {
@@ -42,25 +41,22 @@ pub fn run(ctx: &Ctx, args: CheckpointArgs) -> Result<i32> {
         let mut fields = args.fields.to_fields()?;
         fields.names_if_new = args.names_if_new;
         let now = ctx.now_text()?;
-        let report = ctx.store().update(|state| {
-            let before = report::processed_value(state, &args.id);
-            ops::checkpoint_stage(
-                state,
-                &args.id,
-                args.stage,
-                &fields,
-                &now,
-                args.fields.force,
-            )?;
-            let after = report::processed_value(state, &args.id);
-            Ok(Outcome::Changed(EntryReport::new(
-                ctx,
-                "checkpoint",
-                &args.id,
-                before,
-                after,
-            )))
-        })?;
+        let report = report::update_entry(
+            ctx,
+            "checkpoint",
+            &args.id,
+            report::processed_value,
+            |state| {
+                ops::checkpoint_stage(
+                    state,
+                    &args.id,
+                    args.stage,
+                    &fields,
+                    &now,
+                    args.fields.force,
+                )
+            },
+        )?;
         if args.json {
             return report::print(ctx, &report);
         }

@@ -5,14 +5,13 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::report::{self, EntryReport};
+use super::report;
 use crate::cli::Ctx;
 use mamfast::error::{Error, Result};
 use mamfast::escape::escape;
 use mamfast::state::ops::{self, ReleaseFields, Unset};
 use mamfast::state::stored_path::python_path;
 use mamfast::state::Status;
-use mamfast::store::Outcome;
 
 /// What names a release, for processed and failed entries alike.
 #[derive(Debug, Clone, Args)]
@@ -196,18 +195,13 @@ pub fn run_processed(ctx: &Ctx, args: MarkProcessedArgs) -> Result<i32> {
     report::json_on_error(ctx, args.json, || {
         let fields = args.fields.to_fields()?;
         let now = ctx.now_text()?;
-        let report = ctx.store().update(|state| {
-            let before = report::processed_value(state, &args.id);
-            ops::mark_processed(state, &args.id, &fields, &now, args.fields.force)?;
-            let after = report::processed_value(state, &args.id);
-            Ok(Outcome::Changed(EntryReport::new(
-                ctx,
-                "mark-processed",
-                &args.id,
-                before,
-                after,
-            )))
-        })?;
+        let report = report::update_entry(
+            ctx,
+            "mark-processed",
+            &args.id,
+            report::processed_value,
+            |state| ops::mark_processed(state, &args.id, &fields, &now, args.fields.force),
+        )?;
         if args.json {
             return report::print(ctx, &report);
         }
@@ -240,25 +234,22 @@ pub fn run_failed(ctx: &Ctx, args: MarkFailedArgs) -> Result<i32> {
             ..ReleaseFields::default()
         };
         let now = ctx.now_text()?;
-        let report = ctx.store().update(|state| {
-            let before = report::failed_value(state, &args.id);
-            ops::mark_failed(
-                state,
-                &args.id,
-                &args.error,
-                args.error_type.as_deref(),
-                &fields,
-                &now,
-            )?;
-            let after = report::failed_value(state, &args.id);
-            Ok(Outcome::Changed(EntryReport::new(
-                ctx,
-                "mark-failed",
-                &args.id,
-                before,
-                after,
-            )))
-        })?;
+        let report = report::update_entry(
+            ctx,
+            "mark-failed",
+            &args.id,
+            report::failed_value,
+            |state| {
+                ops::mark_failed(
+                    state,
+                    &args.id,
+                    &args.error,
+                    args.error_type.as_deref(),
+                    &fields,
+                    &now,
+                )
+            },
+        )?;
         if args.json {
             return report::print(ctx, &report);
         }

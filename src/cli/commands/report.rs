@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 use crate::cli::Ctx;
 use mamfast::error::{Error, Result};
 use mamfast::state::{State, Status};
+use mamfast::store::Outcome;
 
 /// What `mark-processed`, `mark-failed` and `checkpoint` did to one entry.
 #[derive(Debug, Serialize)]
@@ -65,6 +66,25 @@ impl EntryReport {
     pub fn retry_count(&self) -> Option<u64> {
         self.entry.get("retry_count").and_then(Value::as_u64)
     }
+}
+
+/// Changes one entry in one update (`change`) and reports it: its value, read by `value_of`,
+/// before and after. The one shape of `mark-processed`, `mark-failed` and `checkpoint`.
+pub fn update_entry(
+    ctx: &Ctx,
+    command: &'static str,
+    id: &str,
+    value_of: fn(&State, &str) -> Option<Value>,
+    change: impl FnOnce(&mut State) -> Result<()>,
+) -> Result<EntryReport> {
+    ctx.store().update(|state| {
+        let before = value_of(state, id);
+        change(state)?;
+        let after = value_of(state, id);
+        Ok(Outcome::Changed(EntryReport::new(
+            ctx, command, id, before, after,
+        )))
+    })
 }
 
 /// The processed entry `id` as JSON, if there is one.
