@@ -221,6 +221,17 @@ fn a_plugin_killed_by_a_signal_ends_mamfast_by_the_same_signal() {
         "#!/bin/sh\nkill -\"$1\" $$\nsleep 5\n",
         0o755,
     );
+    // Started in the background by a shell, this process may have SIGINT ignored, and an
+    // ignored signal stays ignored across exec: the plugin could not die of it. The default
+    // (what a terminal's Ctrl-C meets) is what is tested.
+    // SAFETY: setting a signal to its default disposition installs no handler.
+    unsafe {
+        nix::sys::signal::signal(
+            nix::sys::signal::Signal::SIGINT,
+            nix::sys::signal::SigHandler::SigDfl,
+        )
+    }
+    .unwrap();
     for (name, signal) in [("TERM", 15), ("KILL", 9), ("INT", 2)] {
         let out = sb.run(&["state", "die", name], &[], "");
         assert_eq!(out.status.code(), None, "{name}: {:?}", out.status);
