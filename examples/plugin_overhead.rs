@@ -1,9 +1,16 @@
-//! What going through mamfast costs a plugin call: runs a trivial plugin N times directly and
-//! N times as `mamfast state noop` (interleaved, after a warm-up) and prints the mean and
-//! median of each, their difference and ratio.
+//! What going through mamfast costs a plugin call. A trivial plugin is run N times each way,
+//! interleaved, after a warm-up:
+//!
+//! - directly;
+//! - through the floor: this program started again in a mode that does nothing but `exec` the
+//!   plugin (one more process, built by the same toolchain and profile as mamfast);
+//! - as `mamfast state noop`, for each mamfast binary named (to compare two builds in one run).
+//!
+//! It prints the mean and median of each, and each one's overhead over the direct call, so the
+//! cost of starting a process at all (the floor) and mamfast's own cost are told apart.
 //!
 //! ```sh
-//! cargo build --release && cargo run --release --example plugin_overhead -- [N] [MAMFAST]
+//! cargo build --release && cargo run --release --example plugin_overhead -- [N] [MAMFAST...]
 //! ```
 //!
 //! N defaults to 200, MAMFAST to `target/release/mamfast`. The plugin is `/bin/true` linked
@@ -11,26 +18,39 @@
 //! `PATH`; the environment holds nothing else but a `HOME` with no config file, so this is
 //! the smallest dispatch: parse, settings, one stat per directory, exec.
 
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const WARM_UP: usize = 20;
+/// The floor's mode: `plugin_overhead --exec-only PROGRAM` becomes PROGRAM.
+const EXEC_ONLY: &str = "--exec-only";
 
 fn main() {
-    let mut args = std::env::args().skip(1);
+    let mut args = std::env::args_os().skip(1).peekable();
+    if args.peek().is_some_and(|a| a == EXEC_ONLY) {
+        let program = args.nth(1).expect("--exec-only PROGRAM");
+        let err = Command::new(program).exec();
+        eprintln!("exec: {err}");
+        std::process::exit(126);
+    }
+    let args: Vec<String> = std::env::args().skip(1).collect();
     let n: usize = args
-        .next()
+        .first()
         .map(|a| a.parse().expect("N must be a number"))
         .unwrap_or(200);
-    let mamfast = args.next().map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/release/mamfast")
-    });
-    assert!(
-        mamfast.exists(),
-        "{} does not exist: run `cargo build --release` first, or name the binary",
-        mamfast.display()
-    );
+    let mut mamfasts: Vec<PathBuf> = args.iter().skip(1).map(PathBuf::from).collect();
+    if mamfasts.is_empty() {
+        mamfasts.push(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/release/mamfast"));
+    }
+    for mamfast in &mamfasts {
+        assert!(
+            mamfast.exists(),
+            "{} does not exist: run `cargo build --release` first, or name the binary",
+            mamfast.display()
+        );
+    }
 
     let dir = tempfile::tempdir().expect("temp dir");
     let bin = dir.path().join("bin");
@@ -44,6 +64,7 @@ fn main() {
     let plugin = bin.join("mamfast-state-noop");
     std::os::unix::fs::symlink(truth, &plugin).unwrap();
     let path = format!("{}:/usr/bin:/bin", bin.display());
+    let this = std::env::current_exe().expect("the path of this program");
 
     let run = |cmd: &mut Command| -> Duration {
         let start = Instant::now();
@@ -60,44 +81,50 @@ fn main() {
         assert!(status.success(), "{cmd:?} failed: {status}");
         took
     };
-    let direct = || run(&mut Command::new(&plugin));
-    let via = || run(Command::new(&mamfast).args(["state", "noop"]));
+    let mut ways: Vec<(String, Box<dyn Fn() -> Duration>)> = vec![
+        (
+            format!("direct (mamfast-state-noop -> {truth})"),
+            Box::new(|| run(&mut Command::new(&plugin))),
+        ),
+        (
+            "floor (a process that only execs it)".into(),
+            Box::new(|| run(Command::new(&this).arg(EXEC_ONLY).arg(&plugin))),
+        ),
+    ];
+    for mamfast in &mamfasts {
+        let mamfast = mamfast.clone();
+        ways.push((
+            format!("via {} state noop", mamfast.display()),
+            Box::new(move || run(Command::new(&mamfast).args(["state", "noop"]))),
+        ));
+    }
 
     for _ in 0..WARM_UP {
-        direct();
-        via();
+        for (_, way) in &ways {
+            way();
+        }
     }
-    let mut d = Vec::with_capacity(n);
-    let mut v = Vec::with_capacity(n);
+    let mut times: Vec<Vec<Duration>> = vec![Vec::with_capacity(n); ways.len()];
     for _ in 0..n {
-        d.push(direct());
-        v.push(via());
+        for (i, (_, way)) in ways.iter().enumerate() {
+            times[i].push(way());
+        }
     }
 
-    let (dm, dmed) = (mean(&d), median(&mut d));
-    let (vm, vmed) = (mean(&v), median(&mut v));
-    println!("runs: {n} each (after {WARM_UP} warm-up runs), interleaved");
-    println!("mamfast: {}", mamfast.display());
-    println!(
-        "direct (mamfast-state-noop -> {truth}):  mean {:>8.3} ms  median {:>8.3} ms",
-        ms(dm),
-        ms(dmed)
-    );
-    println!(
-        "via `mamfast state noop`:              mean {:>8.3} ms  median {:>8.3} ms",
-        ms(vm),
-        ms(vmed)
-    );
-    println!(
-        "overhead:                              mean {:>8.3} ms  median {:>8.3} ms",
-        ms(vm) - ms(dm),
-        ms(vmed) - ms(dmed)
-    );
-    println!(
-        "ratio via/direct:                      mean {:>8.2}x   median {:>8.2}x",
-        ms(vm) / ms(dm),
-        ms(vmed) / ms(dmed)
-    );
+    println!("runs: {n} of each (after {WARM_UP} warm-up runs), interleaved");
+    let direct_mean = mean(&times[0]);
+    let direct_median = median(&mut times[0].clone());
+    for ((name, _), t) in ways.iter().zip(&mut times) {
+        let (m, med) = (mean(t), median(t));
+        println!("{name}");
+        println!(
+            "    mean {:>7.3} ms  median {:>7.3} ms  over direct: mean {:>6.3} ms  median {:>6.3} ms",
+            ms(m),
+            ms(med),
+            ms(m) - ms(direct_mean),
+            ms(med) - ms(direct_median),
+        );
+    }
 }
 
 fn mean(xs: &[Duration]) -> Duration {

@@ -1,14 +1,16 @@
 //! Reading the command line. A line that runs a plugin (`mamfast [OPTIONS] state NAME …`,
-//! `mamfast [OPTIONS] NAME …`) is read with a small tree, the global options and the two
-//! levels a plugin hangs at, so running a plugin does not build the arguments of every
-//! built-in command. Every other line, and every line the small tree refuses (help, version,
-//! a usage error), is read by the full tree, which reads a plugin's line the same way: the
-//! result and the errors are what they always were.
+//! `mamfast [OPTIONS] NAME …`) in its plain form is read here, word by word, without building
+//! a clap tree: building one costs more than the rest of a plugin's dispatch (issue 10). The
+//! plain form is the global options each written once, in full or as one short flag, then the
+//! name. Every other line (help, version, `-qn`, a repeated or unknown option, a usage error)
+//! is read by the full tree, which reads a plain plugin line the same way: a test compares the
+//! two on every line of a generated set.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 
-use clap::{value_parser, ArgMatches, Args, FromArgMatches, Parser};
+use clap::Parser;
 
+use super::output::ColorChoice;
 use super::{Cli, Command, GlobalArgs, StateArgs, StateCommand};
 
 /// The built-in commands of `mamfast` and of `mamfast state`: a line naming one of them is
@@ -44,39 +46,94 @@ pub fn parse() -> Result<Cli, clap::Error> {
     }
 }
 
-/// The line read by the small tree, if it runs a plugin and the small tree accepts it.
+/// The line as the full tree reads it, if it runs a plugin in the plain form (module docs).
 fn plugin_line(args: &[OsString]) -> Option<Cli> {
-    let matches = plugin_tree().try_get_matches_from(args).ok()?;
-    let global = GlobalArgs::from_arg_matches(&matches).ok()?;
-    let command = match matches.subcommand()? {
-        ("state", state) => match state.subcommand()? {
-            (name, _) if STATE_BUILTINS.contains(&name) => return None,
-            (name, rest) => Command::State(StateArgs {
-                command: StateCommand::External(external(name, rest)),
-            }),
-        },
-        (name, _) if TOP_BUILTINS.contains(&name) => return None,
-        (name, rest) => Command::External(external(name, rest)),
+    let mut global = GlobalArgs {
+        config: None,
+        state_file: None,
+        dry_run: false,
+        color: ColorChoice::Auto,
+        quiet: false,
+        verbose: false,
     };
-    Some(Cli { global, command })
+    let mut color_given = false;
+    let mut in_state = false;
+    let mut words = args.iter().skip(1);
+    while let Some(word) = words.next() {
+        let text = word.to_str()?;
+        if !text.starts_with('-') {
+            if !in_state && text == "state" {
+                in_state = true;
+                continue;
+            }
+            let builtins = if in_state {
+                STATE_BUILTINS
+            } else {
+                TOP_BUILTINS
+            };
+            if text.is_empty() || builtins.contains(&text) {
+                return None;
+            }
+            let external = std::iter::once(word).chain(words).cloned().collect();
+            let command = if in_state {
+                Command::State(StateArgs {
+                    command: StateCommand::External(external),
+                })
+            } else {
+                Command::External(external)
+            };
+            return Some(Cli { global, command });
+        }
+        let (option, inline) = match text.split_once('=') {
+            Some((option, value)) if option.starts_with("--") => (option, Some(value)),
+            _ => (text, None),
+        };
+        match option {
+            "-n" | "--dry-run" if inline.is_none() => set_once(&mut global.dry_run)?,
+            "-q" | "--quiet" if inline.is_none() && !global.verbose => set_once(&mut global.quiet)?,
+            "-v" | "--verbose" if inline.is_none() && !global.quiet => {
+                set_once(&mut global.verbose)?
+            }
+            "--config" if global.config.is_none() => {
+                global.config = Some(value(inline, &mut words)?.into());
+            }
+            "--state-file" if global.state_file.is_none() => {
+                global.state_file = Some(value(inline, &mut words)?.into());
+            }
+            "--color" if !color_given => {
+                color_given = true;
+                global.color = match value(inline, &mut words)? {
+                    "auto" => ColorChoice::Auto,
+                    "always" => ColorChoice::Always,
+                    "never" => ColorChoice::Never,
+                    _ => return None,
+                };
+            }
+            _ => return None,
+        }
+    }
+    None
 }
 
-/// The global options, and at the top and under `state` any other name as a plugin's, read
-/// as the full tree reads them.
-fn plugin_tree() -> clap::Command {
-    let plugin_level = |cmd: clap::Command| {
-        cmd.disable_help_subcommand(true)
-            .allow_external_subcommands(true)
-            .external_subcommand_value_parser(value_parser!(OsString))
-    };
-    let root = plugin_level(GlobalArgs::augment_args(clap::Command::new("mamfast")));
-    root.subcommand(plugin_level(clap::Command::new("state")))
+/// A flag given once; the second time (clap's error) is left to the full tree.
+fn set_once(flag: &mut bool) -> Option<()> {
+    (!*flag).then(|| *flag = true)
 }
 
-/// A plugin's name and everything after it, untouched, as the full tree hands them over.
-fn external(name: &str, rest: &ArgMatches) -> Vec<OsString> {
-    let args = rest.get_many::<OsString>("").into_iter().flatten().cloned();
-    std::iter::once(OsString::from(name)).chain(args).collect()
+/// An option's value, `--option=value` or `--option value`: plain UTF-8 text that does not
+/// look like an option. Anything else is left to the full tree.
+fn value<'a>(
+    inline: Option<&'a str>,
+    words: &mut impl Iterator<Item = &'a OsString>,
+) -> Option<&'a str> {
+    let value = match inline {
+        Some(value) => value,
+        None => words
+            .next()
+            .map(OsString::as_os_str)
+            .and_then(OsStr::to_str)?,
+    };
+    (!value.is_empty() && !value.starts_with('-')).then_some(value)
 }
 
 #[cfg(test)]
@@ -138,6 +195,64 @@ mod tests {
             let full = Cli::try_parse_from(&args).unwrap();
             assert_eq!(format!("{fast:?}"), format!("{full:?}"), "{words:?}");
         }
+    }
+
+    #[test]
+    fn every_line_read_here_is_read_the_same_by_the_full_tree() {
+        const WORDS: &[&str] = &[
+            "state",
+            "noop",
+            "list",
+            "help",
+            "-n",
+            "--dry-run",
+            "-q",
+            "--quiet",
+            "-v",
+            "--verbose",
+            "--config",
+            "/c.toml",
+            "--config=/c.toml",
+            "--config=",
+            "--state-file",
+            "--state-file=/s.json",
+            "--color",
+            "never",
+            "--color=always",
+            "--color=pink",
+            "-V",
+            "--help",
+            "--",
+            "-qn",
+            "",
+            "a=b",
+            "--=x",
+        ];
+        let mut lines: Vec<Vec<&str>> = vec![vec![]];
+        let mut read_here = 0;
+        for _ in 0..3 {
+            lines = lines
+                .iter()
+                .flat_map(|line| {
+                    WORDS.iter().map(move |word| {
+                        let mut longer = line.clone();
+                        longer.push(word);
+                        longer
+                    })
+                })
+                .collect();
+            for words in &lines {
+                let args = line(&[&["mamfast"][..], words].concat());
+                if let Some(fast) = plugin_line(&args) {
+                    read_here += 1;
+                    let full = Cli::try_parse_from(&args)
+                        .unwrap_or_else(|e| panic!("{words:?}: read here, refused by clap: {e}"));
+                    assert_eq!(format!("{fast:?}"), format!("{full:?}"), "{words:?}");
+                }
+            }
+        }
+        // The set holds plugin lines of every shape, not only lines left to the full tree.
+        assert!(read_here > 1000, "{read_here}");
     }
 
     #[test]

@@ -9,7 +9,6 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use figment::providers::Serialized;
 use figment::value::{Dict, Map, Tag, Value};
 use figment::{Figment, Metadata, Profile, Provider, Source};
 
@@ -55,26 +54,26 @@ impl Origin {
 }
 
 /// All layers merged: the defaults, then `config_files` in order, then the environment as
-/// `env` sees it, then the flags in `overrides`.
+/// `env` sees it, then the flags in `overrides`. Each layer is one figment provider (a merge
+/// copies what is merged so far: one per layer, not one per key, keeps a plugin's dispatch
+/// cheap).
 pub(super) fn merge(
     overrides: &Overrides,
     env: EnvLookup,
     config_files: &[PathBuf],
 ) -> Result<Figment> {
-    let mut figment = Figment::new();
-    for key in Key::ALL {
-        if let Some(value) = key.default_value() {
-            figment = figment.merge(Serialized::default(key.name(), value));
-        }
-    }
+    let defaults = Key::ALL
+        .into_iter()
+        .filter_map(|key| Some((key, key.default_value()?)));
+    let mut figment = Layer::new(Layer::DEFAULTS, defaults).merged_into(Figment::new());
     for path in config_files {
         figment = figment.merge(ConfigFile::read(path)?);
     }
-    for key in Key::ALL {
-        if let Some(raw) = env(key.env_var()) {
-            figment = figment.merge(Single::env(key, &raw));
-        }
-    }
+    let from_env = Key::ALL
+        .into_iter()
+        .filter_map(|key| Some((key, key.env_value(&env(key.env_var())?))));
+    figment = Layer::new(Layer::ENV, from_env).merged_into(figment);
+    let mut flags = Vec::new();
     if let Some(path) = &overrides.state_file {
         let Some(text) = path.to_str() else {
             return Err(Error::Config(format!(
@@ -82,32 +81,25 @@ pub(super) fn merge(
                 path.display()
             )));
         };
-        figment = figment.merge(Single::flag(Key::StateFile, Value::from(text)));
+        flags.push((Key::StateFile, Value::from(text)));
     }
     if overrides.dry_run {
-        figment = figment.merge(Single::flag(Key::DryRun, Value::from(true)));
+        flags.push((Key::DryRun, Value::from(true)));
     }
-    Ok(figment)
+    Ok(Layer::new(Layer::FLAGS, flags).merged_into(figment))
 }
 
-/// The layer a value (by its tag) came from.
-pub(super) fn origin_of(figment: &Figment, tag: Tag) -> Origin {
+/// The layer `key`'s value (by its tag) came from. A variable or a flag is named after the
+/// key: each key has one of each.
+pub(super) fn origin_of(figment: &Figment, key: Key, tag: Tag) -> Origin {
     let Some(md) = figment.get_metadata(tag) else {
         return Origin::Default;
     };
-    let named = |name: fn(Key) -> Option<&'static str>| {
-        Key::ALL
-            .into_iter()
-            .filter_map(name)
-            .find(|n| *n == md.name)
-    };
     match &md.source {
         Some(Source::File(path)) => Origin::File(path.clone()),
-        Some(Source::Custom(s)) if s == SOURCE_ENV => {
-            named(|k| Some(k.env_var())).map_or(Origin::Default, Origin::Env)
-        }
+        Some(Source::Custom(s)) if s == SOURCE_ENV => Origin::Env(key.env_var()),
         Some(Source::Custom(s)) if s == SOURCE_FLAG => {
-            named(Key::flag).map_or(Origin::Default, Origin::Flag)
+            key.flag().map_or(Origin::Default, Origin::Flag)
         }
         _ => Origin::Default,
     }
@@ -116,50 +108,73 @@ pub(super) fn origin_of(figment: &Figment, tag: Tag) -> Origin {
 const SOURCE_ENV: &str = "environment";
 const SOURCE_FLAG: &str = "command line";
 
-/// One environment variable or one flag: a provider that sets one key, and whose metadata is
-/// named after the variable or flag, so `find_metadata` says which one it was.
-struct Single {
+/// The built-in defaults, the environment or the flags: one provider setting the keys it
+/// holds, its metadata saying which of the three it is.
+struct Layer {
     name: &'static str,
-    source: &'static str,
-    key: Key,
-    value: Value,
+    source: Option<&'static str>,
+    values: Dict,
 }
 
-impl Single {
-    /// The key's environment variable, set to `raw`.
-    fn env(key: Key, raw: &str) -> Single {
-        Single {
-            name: key.env_var(),
-            source: SOURCE_ENV,
-            key,
-            value: key.env_value(raw),
+impl Layer {
+    const DEFAULTS: (&'static str, Option<&'static str>) = ("built-in defaults", None);
+    const ENV: (&'static str, Option<&'static str>) = ("environment", Some(SOURCE_ENV));
+    const FLAGS: (&'static str, Option<&'static str>) = ("command line", Some(SOURCE_FLAG));
+
+    fn new(
+        (name, source): (&'static str, Option<&'static str>),
+        values: impl IntoIterator<Item = (Key, Value)>,
+    ) -> Layer {
+        let mut dict = Dict::new();
+        for (key, value) in values {
+            insert(&mut dict, key.name(), value);
+        }
+        Layer {
+            name,
+            source,
+            values: dict,
         }
     }
 
-    /// The key's flag, given with `value`.
-    fn flag(key: Key, value: Value) -> Single {
-        Single {
-            name: key
-                .flag()
-                .expect("a key set on the command line has a flag"),
-            source: SOURCE_FLAG,
-            key,
-            value,
+    /// `figment` with this layer over it; an empty layer (no variable set, no flag) is left
+    /// out.
+    fn merged_into(self, figment: Figment) -> Figment {
+        if self.values.is_empty() {
+            figment
+        } else {
+            figment.merge(self)
         }
     }
 }
 
-impl Provider for Single {
+/// `value` at the dotted `path` in `dict`: `state.file` is `file` in the table `state`.
+fn insert(dict: &mut Dict, path: &str, value: Value) {
+    match path.split_once('.') {
+        Some((table, rest)) => {
+            let entry = dict
+                .entry(table.to_string())
+                .or_insert_with(|| Value::from(Dict::new()));
+            if let Value::Dict(_, inner) = entry {
+                insert(inner, rest, value);
+            }
+        }
+        None => {
+            dict.insert(path.to_string(), value);
+        }
+    }
+}
+
+impl Provider for Layer {
     fn metadata(&self) -> Metadata {
-        Metadata::named(self.name).source(Source::Custom(self.source.into()))
+        let metadata = Metadata::named(self.name);
+        match self.source {
+            Some(source) => metadata.source(Source::Custom(source.into())),
+            None => metadata,
+        }
     }
 
     fn data(&self) -> std::result::Result<Map<Profile, Dict>, figment::Error> {
-        let dict = match figment::util::nest(self.key.name(), self.value.clone()) {
-            Value::Dict(_, dict) => dict,
-            _ => unreachable!("a non-empty key nests into a dict"),
-        };
-        Ok(Profile::Default.collect(dict))
+        Ok(Profile::Default.collect(self.values.clone()))
     }
 }
 
@@ -185,13 +200,26 @@ mod tests {
     }
 
     #[test]
-    fn the_env_provider_names_the_real_variable() {
-        let figment = Figment::new().merge(Single::env(Key::BackupDepth, "7"));
-        let md = figment.find_metadata("state.backup_depth").unwrap();
-        assert_eq!(md.name, "MAMFAST_BACKUP_DEPTH");
-        assert_eq!(
-            figment.find_value("state.backup_depth").unwrap().to_u128(),
-            Some(7)
-        );
+    fn each_value_is_found_in_its_table_with_its_origin() {
+        let env = |name: &str| (name == "MAMFAST_BACKUP_DEPTH").then(|| "7".to_string());
+        let overrides = Overrides {
+            dry_run: true,
+            ..Default::default()
+        };
+        let figment = merge(&overrides, &env, &[]).unwrap();
+        let origin = |key: Key| {
+            let value = figment.find_value(key.name()).unwrap();
+            (value.clone(), origin_of(&figment, key, value.tag()))
+        };
+        let (depth, from) = origin(Key::BackupDepth);
+        assert_eq!(depth.to_u128(), Some(7));
+        assert_eq!(from, Origin::Env("MAMFAST_BACKUP_DEPTH"));
+        let (daily, from) = origin(Key::BackupDaily);
+        assert_eq!(daily.to_u128(), Some(7));
+        assert_eq!(from, Origin::Default);
+        let (dry_run, from) = origin(Key::DryRun);
+        assert_eq!(dry_run.to_bool(), Some(true));
+        assert_eq!(from, Origin::Flag("--dry-run"));
+        assert!(figment.find_value(Key::StateFile.name()).is_err());
     }
 }

@@ -51,16 +51,29 @@ impl<'a> Resolver<'a> {
     pub(super) fn settings(mut self, config_files: Vec<PathBuf>) -> Result<Settings> {
         let mut values = BTreeMap::new();
         let mut origins = BTreeMap::new();
+        // Each top-level table is merged once (a `find_value` merges the layers again).
+        let mut tables: BTreeMap<&str, Option<Value>> = BTreeMap::new();
         for key in Key::ALL {
-            let typed = match self.figment.find_value(key.name()) {
-                Ok(value) => {
-                    let origin = origin_of(self.figment, value.tag());
+            let (top, rest) = match key.name().split_once('.') {
+                Some((table, rest)) => (table, Some(rest)),
+                None => (key.name(), None),
+            };
+            let top = tables
+                .entry(top)
+                .or_insert_with(|| self.figment.find_value(top).ok());
+            let found = match rest {
+                Some(rest) => top.as_ref().and_then(|table| table.find_ref(rest)),
+                None => top.as_ref(),
+            };
+            let typed = match found.cloned() {
+                Some(value) => {
+                    let origin = origin_of(self.figment, key, value.tag());
                     let typed = self.convert(key, &origin, &value);
                     origins.insert(key, origin);
                     typed
                 }
-                Err(_) if key == Key::StateFile => self.default_state_file().map(Typed::Path),
-                Err(_) => None,
+                None if key == Key::StateFile => self.default_state_file().map(Typed::Path),
+                None => None,
             };
             if let Some(typed) = typed {
                 values.insert(key, typed);
