@@ -9,6 +9,9 @@
 //! `checksum` (SHA-256 of files, for bytes that trycmd would compare loosely), `set-mtime`
 //! (`touch -d`: when a backup generation counts as written).
 //!
+//! `CMD_TESTS_BIN=PATH` runs them against another build of mamfast (CI runs them against the
+//! static-pie build the README offers), else against the one cargo just built.
+//!
 //! A test binary of its own, apart from `tests/integration/`: it removes variables from its
 //! own process environment, which would race with every other test of a shared binary.
 
@@ -33,9 +36,16 @@ fn cli_transcripts() {
     // resolve, so each one is registered by path).
     let helpers =
         ["checksum", "hold-lock", "list-files", "set-mtime"].map(|name| (name, plugins.join(name)));
+    let mamfast = std::env::var_os("CMD_TESTS_BIN").map_or_else(
+        || env!("CARGO_BIN_EXE_mamfast").into(),
+        std::path::PathBuf::from,
+    );
+    let mamfast = std::fs::canonicalize(&mamfast)
+        .unwrap_or_else(|e| panic!("CMD_TESTS_BIN {}: {e}", mamfast.display()));
     trycmd::TestCases::new()
+        .register_bin("mamfast", &mamfast)
         .register_bins(helpers)
-        .env("CMD_TESTS_MAMFAST", env!("CARGO_BIN_EXE_mamfast"))
+        .env("CMD_TESTS_MAMFAST", mamfast.display().to_string())
         .env("HOME", "/nonexistent/home")
         .env("TZ", "UTC")
         .env("COLUMNS", "100")

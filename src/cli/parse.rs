@@ -1,6 +1,6 @@
 //! Reading the command line. A line that runs a plugin (`mamfast [OPTIONS] state NAME …`,
 //! `mamfast [OPTIONS] NAME …`) in its plain form is read here, word by word, without building
-//! a clap tree: building one costs more than the rest of a plugin's dispatch (issue 10). The
+//! a clap tree: building one costs more than the rest of a plugin's dispatch. The
 //! plain form is the global options each written once, in full or as one short flag, then the
 //! name. Every other line (help, version, `-qn`, a repeated or unknown option, a usage error)
 //! is read by the full tree, which reads a plain plugin line the same way: a test compares the

@@ -56,6 +56,10 @@ pub(super) fn resolve(path: &Path) -> PathBuf {
 /// the rest (directories to be created) is cleaned as text, which is then what the kernel does
 /// too, there being no symlink in it.
 fn real_dir(path: &Path) -> PathBuf {
+    // The usual case, a directory that exists: resolved in one call, not one per prefix.
+    if let Ok(resolved) = std::fs::canonicalize(path) {
+        return resolved;
+    }
     let mut out = PathBuf::new();
     // Whether `out` exists and is free of symlinks, so far.
     let mut real = true;
