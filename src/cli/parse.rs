@@ -227,6 +227,9 @@ mod tests {
             "",
             "a=b",
             "--=x",
+            // Prefixes of built-ins: a plugin's names unless clap were told to infer commands.
+            "li",
+            "sta",
         ];
         let mut lines: Vec<Vec<&str>> = vec![vec![]];
         let mut read_here = 0;
@@ -253,6 +256,50 @@ mod tests {
         }
         // The set holds plugin lines of every shape, not only lines left to the full tree.
         assert!(read_here > 1000, "{read_here}");
+    }
+
+    /// What the plain form spells by hand: the global options as the full tree has them. A new
+    /// global option, alias or value must be taught to `plugin_line` (or it refuses the line).
+    #[test]
+    fn the_global_options_read_here_are_the_full_trees() {
+        use clap::CommandFactory;
+        let tree = Cli::command();
+        let mut found: Vec<String> = tree
+            .get_arguments()
+            .filter(|arg| !["help", "version"].contains(&arg.get_id().as_str()))
+            .map(|arg| {
+                let takes_value = arg.get_action().takes_values();
+                let values: Vec<String> = arg
+                    .get_possible_values()
+                    .iter()
+                    .flat_map(|v| v.get_name_and_aliases().map(str::to_string))
+                    .collect();
+                format!(
+                    "--{} -{} aliases {:?} {:?} env {:?} value {takes_value} {}",
+                    arg.get_long().unwrap_or_default(),
+                    arg.get_short().unwrap_or(' '),
+                    arg.get_all_aliases(),
+                    arg.get_all_short_aliases(),
+                    arg.get_env(),
+                    if takes_value {
+                        values.join("|")
+                    } else {
+                        String::new()
+                    },
+                )
+            })
+            .collect();
+        found.sort();
+        let mut expected = vec![
+            "--color -  aliases None None env None value true auto|always|never",
+            "--config -  aliases None None env None value true ",
+            "--dry-run -n aliases None None env None value false ",
+            "--quiet -q aliases None None env None value false ",
+            "--state-file -  aliases None None env None value true ",
+            "--verbose -v aliases None None env None value false ",
+        ];
+        expected.sort();
+        assert_eq!(found, expected);
     }
 
     #[test]
