@@ -8,7 +8,7 @@
 
 use std::ffi::{OsStr, OsString};
 
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 
 use super::output::ColorChoice;
 use super::{Cli, Command, GlobalArgs, StateArgs, StateCommand};
@@ -102,12 +102,7 @@ fn plugin_line(args: &[OsString]) -> Option<Cli> {
             }
             "--color" if !color_given => {
                 color_given = true;
-                global.color = match value(inline, &mut words)? {
-                    "auto" => ColorChoice::Auto,
-                    "always" => ColorChoice::Always,
-                    "never" => ColorChoice::Never,
-                    _ => return None,
-                };
+                global.color = ColorChoice::from_str(value(inline, &mut words)?, false).ok()?;
             }
             _ => return None,
         }
