@@ -5,6 +5,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::support::cli::{mamfast, mamfast_run, run, Run};
+use crate::support::read_json;
 use crate::support::*;
 
 /// A directory holding the pipeline-written fixture as `processed.json`.
@@ -178,7 +179,7 @@ fn ten_thousand_lines_are_one_write() {
     run.expect_code(0, "10,000 lines");
     let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(report["lines"].as_array().unwrap().len(), 10_000);
-    let after: serde_json::Value = serde_json::from_slice(&fs::read(&state).unwrap()).unwrap();
+    let after: serde_json::Value = read_json(&state);
     assert_eq!(after["processed"].as_object().unwrap().len(), 10_002);
     let mut expected = vec![
         "ops.jsonl",

@@ -7,10 +7,10 @@ use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::support::cli::{mamfast, mamfast_run, run};
-use crate::support::{names, snapshot};
+use crate::support::{ids, names, snapshot};
 
 /// A state with three failed releases (two of them `AudnexError`) and three processed ones.
 fn seed(dir: &Path) -> std::path::PathBuf {
@@ -42,13 +42,6 @@ fn seed(dir: &Path) -> std::path::PathBuf {
     path
 }
 
-fn keys(path: &Path, kind: &str) -> Vec<String> {
-    let state: Value = serde_json::from_slice(&fs::read(path).unwrap()).unwrap();
-    let mut keys: Vec<String> = state[kind].as_object().unwrap().keys().cloned().collect();
-    keys.sort();
-    keys
-}
-
 #[test]
 fn retry_of_several_ids_is_one_write_and_one_backup_generation() {
     let dir = tempfile::tempdir().unwrap();
@@ -65,8 +58,8 @@ fn retry_of_several_ids_is_one_write_and_one_backup_generation() {
          Retried 2 of 3 (1 not found in failed)\n"
     );
     assert_eq!(out.stdout, "");
-    assert_eq!(keys(&state, "failed"), ["F2"]);
-    assert_eq!(keys(&state, "processed"), ["P1", "P2", "P3"]);
+    assert_eq!(ids(&state, "failed"), ["F2"]);
+    assert_eq!(ids(&state, "processed"), ["P1", "P2", "P3"]);
     // One generation: the state before the command is `.bak`, and there is no `.bak.1`.
     assert_eq!(
         names(dir.path()),
@@ -97,8 +90,8 @@ fn clear_of_several_ids_is_one_write_and_one_backup_generation() {
          P1: removed from processed (was COMPLETE), checkpoints included\n\
          Cleared 2 of 2\n"
     );
-    assert_eq!(keys(&state, "processed"), ["P2"]);
-    assert_eq!(keys(&state, "failed"), ["F1", "F2", "F3"]);
+    assert_eq!(ids(&state, "processed"), ["P2"]);
+    assert_eq!(ids(&state, "failed"), ["F1", "F2", "F3"]);
     assert_eq!(
         names(dir.path()),
         [
@@ -274,7 +267,7 @@ fn the_retry_all_example_retries_every_match_in_one_call() {
     );
     out.expect_code(0, "retry-all -q");
     assert_eq!(out.stderr, "", "-q reaches the nested mamfast");
-    assert_eq!(keys(&state, "failed"), ["F3"]);
+    assert_eq!(ids(&state, "failed"), ["F3"]);
     // One `state retry` call: one backup generation for both IDs.
     assert_eq!(
         names(&data),

@@ -12,7 +12,7 @@ use nix::fcntl::FlockArg;
 use serde_json::{json, Value};
 
 use crate::support::cli::{mamfast, run, Run};
-use crate::support::{hold, names};
+use crate::support::{hold, ids, names, read_json};
 
 /// The clock of these tests: the ages of the seeded entries are measured from it.
 const NOW: &str = "2026-11-26T10:00:00+00:00";
@@ -65,13 +65,6 @@ fn write_state(path: &Path, state: &Value) -> PathBuf {
     path.to_path_buf()
 }
 
-fn keys(path: &Path, kind: &str) -> Vec<String> {
-    let state: Value = serde_json::from_slice(&fs::read(path).unwrap()).unwrap();
-    let mut keys: Vec<String> = state[kind].as_object().unwrap().keys().cloned().collect();
-    keys.sort();
-    keys
-}
-
 #[test]
 fn filters_combine_and_the_whole_selection_is_one_backup_generation() {
     let dir = tempfile::tempdir().unwrap();
@@ -98,8 +91,8 @@ fn filters_combine_and_the_whole_selection_is_one_backup_generation() {
         "F1: removed from failed (after 1 failure); it will be retried on the next run\n\
          Retried 1 of 4 entries in failed\n"
     );
-    assert_eq!(keys(&state, "failed"), ["F2", "F3", "F4"]);
-    assert_eq!(keys(&state, "processed"), ["P1", "P2", "P3"]);
+    assert_eq!(ids(&state, "failed"), ["F2", "F3", "F4"]);
+    assert_eq!(ids(&state, "processed"), ["P1", "P2", "P3"]);
 
     // Two entries at once, processed ones this time: one more generation, not two.
     let middle = fs::read(&state).unwrap();
@@ -121,7 +114,7 @@ fn filters_combine_and_the_whole_selection_is_one_backup_generation() {
          P3: removed from processed (was COMPLETE), checkpoints included\n\
          Cleared 2 of 3 entries in processed\n"
     );
-    assert_eq!(keys(&state, "processed"), ["P2"]);
+    assert_eq!(ids(&state, "processed"), ["P2"]);
     assert_eq!(
         names(dir.path()),
         [
@@ -163,7 +156,7 @@ fn a_selection_of_every_entry_needs_all() {
     let out = mamfast_run(&state, ["state", "retry", "--grep", "", "--all", "-q"]);
     out.expect_code(0, "--grep '' --all");
     assert_eq!(out.stderr, "", "-q quiets the lines and the summary");
-    assert!(keys(&state, "failed").is_empty());
+    assert!(ids(&state, "failed").is_empty());
 
     // --all alone selects every entry.
     let out = mamfast_run(&state, ["state", "clear", "--all"]);
@@ -173,7 +166,7 @@ fn a_selection_of_every_entry_needs_all() {
             .ends_with("Cleared 3 of 3 entries in processed\n"),
         "{out:#?}"
     );
-    assert!(keys(&state, "processed").is_empty());
+    assert!(ids(&state, "processed").is_empty());
     // --all on nothing: nothing to do, exit 0.
     let out = mamfast_run(&state, ["state", "clear", "--all"]);
     out.expect_code(0, "clear --all of nothing");
@@ -291,7 +284,7 @@ fn the_selection_is_made_under_the_lock_on_the_state_as_it_is_then() {
     assert!(first.contains("waiting for the lock"), "{first}");
 
     // What the other writer leaves: F1 gone, F3 now an AudnexError, F5 new, F6 new and not.
-    let mut changed: Value = serde_json::from_slice(&fs::read(&state).unwrap()).unwrap();
+    let mut changed: Value = read_json(&state);
     let failed = changed["failed"].as_object_mut().unwrap();
     failed.remove("F1");
     failed["F3"]["error_type"] = json!("AudnexError");
@@ -320,10 +313,9 @@ fn the_selection_is_made_under_the_lock_on_the_state_as_it_is_then() {
          F5: removed from failed (after 1 failure); it will be retried on the next run\n\
          Retried 4 of 5 entries in failed\n"
     );
-    assert_eq!(keys(&state, "failed"), ["F6"]);
+    assert_eq!(ids(&state, "failed"), ["F6"]);
     // The generation kept is the other writer's state.
-    let bak: Value =
-        serde_json::from_slice(&fs::read(dir.path().join("processed.json.bak")).unwrap()).unwrap();
+    let bak: Value = read_json(&dir.path().join("processed.json.bak"));
     assert_eq!(bak, changed);
 }
 
@@ -348,5 +340,5 @@ fn selected_ids_and_titles_are_escaped_in_messages() {
         out.stderr.contains("Retried 1 of 2 entries in failed"),
         "{out:#?}"
     );
-    assert_eq!(keys(&state, "failed"), ["F2"]);
+    assert_eq!(ids(&state, "failed"), ["F2"]);
 }

@@ -11,7 +11,7 @@ use std::process::Stdio;
 use serde_json::{json, Value};
 
 use crate::support::cli::{mamfast, mamfast_run};
-use crate::support::{snapshot, snapshot_without_lock};
+use crate::support::{read_json, snapshot, snapshot_without_lock};
 
 fn seed(dir: &Path, state: Value) -> PathBuf {
     let path = dir.join("processed.json");
@@ -22,10 +22,6 @@ fn seed(dir: &Path, state: Value) -> PathBuf {
 /// What Python's `json.dump(state, f, indent=2, ensure_ascii=False, sort_keys=True)` writes.
 fn python_bytes(state: &Value) -> Vec<u8> {
     mamfast::store::format::to_python_json(state)
-}
-
-fn read(path: &Path) -> Value {
-    serde_json::from_slice(&fs::read(path).unwrap()).unwrap()
 }
 
 /// `state export --token-file`: the state's bytes and its token.
@@ -122,7 +118,7 @@ fn any_write_in_between_is_a_conflict_exit_3_and_nothing_is_written() {
 
     // The Python tool writing in between (its own bytes, in place of the file).
     let (exported, token) = export(&state);
-    let mut python = read(&state);
+    let mut python = read_json(&state);
     python["failed"]["F3"] = json!({"error": "y"});
     fs::write(&state, python_bytes(&python)).unwrap();
     let run = import(
@@ -135,7 +131,7 @@ fn any_write_in_between_is_a_conflict_exit_3_and_nothing_is_written() {
     assert_eq!(report["error"]["kind"], "conflict");
     assert_eq!(report["error"]["expected_token"], token.as_str());
     assert!(
-        read(&state)["failed"].get("F3").is_some(),
+        read_json(&state)["failed"].get("F3").is_some(),
         "the Python write stands"
     );
 }
@@ -182,8 +178,11 @@ fn an_import_needs_a_token_or_force_and_checks_its_input_as_a_load_does() {
     // --force replaces it; a version 1 input is migrated.
     let v1 = br#"{"version": 1, "processed": {"B9": {}}, "failed": {}}"#;
     import(&state, &["--force"], v1).expect_code(0, "force");
-    assert_eq!(read(&state)["processed"]["B9"]["checkpoints"], json!({}));
-    assert_eq!(read(&state)["version"], 2);
+    assert_eq!(
+        read_json(&state)["processed"]["B9"]["checkpoints"],
+        json!({})
+    );
+    assert_eq!(read_json(&state)["version"], 2);
 }
 
 #[test]
@@ -225,7 +224,7 @@ fn unset_writes_null_and_a_field_both_given_and_unset_is_refused() {
         ],
     )
     .expect_code(0, "unset");
-    let entry = &read(&state)["processed"]["B1"];
+    let entry = &read_json(&state)["processed"]["B1"];
     assert_eq!(entry["title"], Value::Null);
     assert_eq!(entry["staging_dir"], Value::Null);
     mamfast_run(
@@ -241,7 +240,7 @@ fn unset_writes_null_and_a_field_both_given_and_unset_is_refused() {
         ],
     )
     .expect_code(0, "unset on mark-failed");
-    assert_eq!(read(&state)["failed"]["F1"]["asin"], Value::Null);
+    assert_eq!(read_json(&state)["failed"]["F1"]["asin"], Value::Null);
 
     let before = snapshot(dir.path());
     let run = mamfast_run(
@@ -318,7 +317,10 @@ fn write_commands_report_in_json_what_changed() {
     let r = json_of(&["-n", "state", "clear", "B1", "--json"]);
     assert_eq!(r["dry_run"], true);
     assert_eq!(r["ids"], json!([{"id": "B1", "found": true}]));
-    assert!(read(&state)["processed"].get("B1").is_some(), "a dry run");
+    assert!(
+        read_json(&state)["processed"].get("B1").is_some(),
+        "a dry run"
+    );
 
     // A refused transition: its statuses as fields, exit 65, nothing written.
     let before = snapshot(dir.path());
@@ -386,7 +388,7 @@ fn checkpoint_names_if_new_apply_only_when_the_entry_is_created() {
     };
     mamfast_run(&state, args("B1")).expect_code(0, "existing");
     mamfast_run(&state, args("B2")).expect_code(0, "new");
-    let processed = &read(&state)["processed"];
+    let processed = &read_json(&state)["processed"];
     assert_eq!(processed["B1"]["title"], "Dune");
     assert!(
         processed["B1"].get("author").is_none(),

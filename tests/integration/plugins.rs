@@ -588,7 +588,7 @@ fn the_shell_example_changes_the_state_only_through_mamfast() {
         "",
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let after: serde_json::Value = serde_json::from_slice(&fs::read(&state).unwrap()).unwrap();
+    let after: serde_json::Value = crate::support::read_json(&state);
     assert_eq!(after["failed"], serde_json::json!({}));
     // Written by mamfast: the previous generation is the backup.
     assert_eq!(

@@ -9,10 +9,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use crate::support::cli::{mamfast, mamfast_run, run};
-
-fn read_json(path: &Path) -> serde_json::Value {
-    serde_json::from_slice(&fs::read(path).unwrap()).unwrap()
-}
+use crate::support::read_json;
 
 fn write_state(path: &Path, processed: serde_json::Value, failed: serde_json::Value) {
     let state = serde_json::json!({"version": 2, "processed": processed, "failed": failed});

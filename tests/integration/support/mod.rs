@@ -13,6 +13,23 @@ use mamfast::{Notice, Outcome, State, Store, StoreOptions};
 
 pub mod cli;
 
+/// A JSON file's value (a state file, a backup), read whole.
+pub fn read_json(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&fs::read(path).unwrap()).unwrap()
+}
+
+/// The IDs in `kind` (`processed` or `failed`) of the state file at `path`, sorted.
+pub fn ids(path: &Path, kind: &str) -> Vec<String> {
+    let mut ids: Vec<String> = read_json(path)[kind]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    ids.sort();
+    ids
+}
+
 pub fn fixture(name: &str) -> Vec<u8> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
     fs::read(dir.join(name)).unwrap_or_else(|e| panic!("fixture {name}: {e}"))
